@@ -1,0 +1,1 @@
+"""Datasets: official annotation readers, samples, clip datasets."""
