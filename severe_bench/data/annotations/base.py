@@ -1,0 +1,147 @@
+"""Shared pieces of the annotation readers: the result type and file/line helpers.
+
+Every reader takes ``(root, dataset, split)`` where ``dataset`` is the task YAML ``dataset:`` mapping
+(``files`` role -> root-relative path, ``video_dir``, optional ``video_ext``, ``source``) and ``split`` is a
+role name in ``files`` (``train`` / ``test``). Paths in returned samples are relative to ``root``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...errors import AnnotationError, ConfigError, MissingFileError
+from ..sample import Sample
+
+# Extensions a list may carry on a video name; `video_ext` replaces them (e.g. clips re-encoded to .mp4).
+VIDEO_EXTS = {".avi", ".mp4", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
+# Role names an optional class-name file may be given under in `files`.
+CLASS_ROLES = ("classes", "class_index")
+
+
+@dataclass
+class Annotations:
+    samples: list[Sample]
+    class_names: list[str] | None
+    files: list[Path]  # the annotation files (or folders) that were read, absolute
+    # (id, reason) of entries the official reference code drops (e.g. UCFRep videos with < 2 cycles).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def files_map(dataset: dict) -> dict:
+    files = dataset.get("files")
+    if not isinstance(files, dict):
+        raise ConfigError(f"dataset {dataset.get('name', '?')!r}: 'files' must map role -> path, got {files!r}")
+    return files
+
+
+def role_path(dataset: dict, role: str) -> str:
+    """The root-relative path configured for ``role``; a task file without it is a config error."""
+    files = files_map(dataset)
+    if role not in files or files[role] in (None, ""):
+        roles = ", ".join(sorted(str(k) for k in files))
+        raise ConfigError(
+            f"dataset {dataset.get('name', '?')!r} has no file for role {role!r} in 'files' (has: {roles})"
+        )
+    return str(files[role])
+
+
+def optional_role(dataset: dict, *roles: str) -> str | None:
+    files = files_map(dataset)
+    for role in roles:
+        if files.get(role):
+            return str(files[role])
+    return None
+
+
+def missing(path: Path, dataset: dict, what: str = "annotation file") -> MissingFileError:
+    source = dataset.get("source") or "the dataset's official download page"
+    name = dataset.get("name", "dataset")
+    return MissingFileError(f"missing {what} {path} for {name}; get the official files from: {source}")
+
+
+def existing(root: Path, rel: str, dataset: dict, what: str = "annotation file", folder: bool = False) -> Path:
+    """``root / rel`` if it exists (as a file, or a folder with ``folder=True``), else MissingFileError."""
+    path = Path(root) / rel
+    ok = path.is_dir() if folder else path.is_file()
+    if not ok:
+        raise missing(path, dataset, "annotation folder" if folder and what == "annotation file" else what)
+    return path
+
+
+def read_text(path: Path) -> str:
+    """File text; UTF-8 (a BOM is dropped), falling back to Latin-1 for old lists."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def numbered_lines(path: Path):
+    """``(line number, stripped text)`` for the non-blank lines; CRLF / CR / LF all end a line."""
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        text = line.strip()
+        if text:
+            yield lineno, text
+
+
+def parse_int(text: str, path: Path, lineno: int | None, what: str) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise AnnotationError(path, lineno, f"{what} {text!r} is not an integer") from None
+
+
+def normalise_ext(ext: str | None) -> str | None:
+    if not ext:
+        return None
+    return ext if ext.startswith(".") else "." + ext
+
+
+def with_ext(name: str, ext: str | None) -> str:
+    """``name`` with its video extension replaced by ``ext`` (appended when it has none); ``None`` keeps it."""
+    if ext is None:
+        return name
+    stem, old = posixpath.splitext(name)
+    if old.lower() in VIDEO_EXTS:
+        name = stem
+    return name + ext
+
+
+def video_path(dataset: dict, name: str, default_ext: str | None = None) -> str:
+    """Root-relative video path: ``video_dir/name`` with the task's ``video_ext`` (or ``default_ext``)."""
+    ext = normalise_ext(dataset.get("video_ext")) or normalise_ext(default_ext)
+    name = with_ext(name.replace("\\", "/"), ext)
+    video_dir = str(dataset.get("video_dir") or "").strip("/")
+    if video_dir in ("", "."):
+        return name
+    return posixpath.join(video_dir, name)
+
+
+def strip_video_ext(name: str) -> str:
+    stem, ext = posixpath.splitext(name)
+    return stem if ext.lower() in VIDEO_EXTS else name
+
+
+def read_indexed_classes(path: Path) -> list[str]:
+    """Class names from a ``<index> <name>`` file (UCF ``classInd.txt``: 1-based, any order) or one name
+    per line (index = line order)."""
+    rows = list(numbered_lines(path))
+    if not rows:
+        raise AnnotationError(path, None, "no classes in the file")
+    indexed = all(len(t.split(None, 1)) == 2 and t.split(None, 1)[0].isdigit() for _, t in rows)
+    if not indexed:
+        return [t for _, t in rows]
+    by_index: dict[int, str] = {}
+    for lineno, text in rows:
+        idx_text, name = text.split(None, 1)
+        idx = int(idx_text)
+        if idx in by_index:
+            raise AnnotationError(path, lineno, f"class index {idx} appears twice")
+        by_index[idx] = name.strip()
+    base = min(by_index)
+    if base not in (0, 1) or sorted(by_index) != list(range(base, base + len(by_index))):
+        raise AnnotationError(path, None, f"class indices must run 0..N-1 or 1..N, got {sorted(by_index)[:5]}...")
+    return [by_index[i] for i in range(base, base + len(by_index))]

@@ -1,0 +1,35 @@
+"""What a protocol runner gets, and what it gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass
+class RunContext:
+    task: Any                 # severe_bench.registry.Task (protocol values in task.protocol)
+    root: Path                # dataset root; Sample.video is relative to it
+    train_samples: list       # list[Sample], subset already applied
+    test_samples: list
+    num_classes: int | None   # None for counting
+    checkpoint: Any           # severe_bench.checkpoints.LoadedCheckpoint (.backbone, .info)
+    normalisation: dict       # effective {mean, std, channel_order}: checkpoint quirks over protocol values
+    seed: int
+    device: torch.device
+    work_dir: Path            # resume state and per-run artefacts live here
+    workers: int = 2
+    log: Callable[[str], None] = print
+    overrides: dict = field(default_factory=dict)  # checkpoint-specific protocol overrides (e.g. AVID-CMA lr)
+
+
+@dataclass
+class Outcome:
+    metrics: dict             # metric name -> value (primary metric included)
+    unreadable: list          # root-relative paths of videos that could not be decoded
+    num_train: int
+    num_test: int             # test videos scored (readable ones)
+    predictions: dict = field(default_factory=dict)  # optional per-video outputs for the result folder

@@ -1,0 +1,151 @@
+"""Read the result JSONs written by ``severe eval`` into one pandas frame (one row per file).
+
+Schema: ``severe-bench/result/v1`` (docs/CONVENTIONS.md). Explicitly named files must follow it; files found by
+walking a directory are skipped when they carry another schema (CKA/bias outputs may sit beside results).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from ..errors import MissingFileError, SevereError
+
+RESULT_SCHEMA = "severe-bench/result/v1"
+
+# columns of the observation frame shared by user results and published rows
+OBSERVATION_COLUMNS = [
+    "method", "provenance", "source", "task", "task_name", "factor", "dataset",
+    "protocol_name", "protocol_hash", "profile", "comparable",
+    "metric", "higher_is_better", "unit", "value", "std", "n_seeds", "seed",
+    "num_train", "architecture", "checkpoint", "checkpoint_sha256", "code_version", "created_at",
+]
+
+
+def _expand(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
+    """(file, named explicitly) for every argument; directories are walked for ``*.json``."""
+    out: list[tuple[Path, bool]] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            out += [(f, False) for f in sorted(p.rglob("*.json"))]
+        elif p.is_file():
+            out.append((p, True))
+        else:
+            raise MissingFileError(f"result path {p} does not exist")
+    return out
+
+
+def _get(data: dict, dotted: str, path: Path, required: bool = True):
+    cur = data
+    for key in dotted.split("."):
+        if not isinstance(cur, dict) or key not in cur:
+            if required:
+                raise SevereError(f"{path}: result JSON lacks {dotted!r} (schema {RESULT_SCHEMA})")
+            return None
+        cur = cur[key]
+    return cur
+
+
+def parse_result(data: dict, path: Path) -> dict:
+    """One observation row from a parsed result JSON; raises SevereError naming the file and the field."""
+    if data.get("schema") != RESULT_SCHEMA:
+        raise SevereError(f"{path}: not a severe-bench result (schema {data.get('schema')!r}, expected {RESULT_SCHEMA!r})")
+    value = _get(data, "metric.value", path)
+    if value is None or not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise SevereError(f"{path}: metric.value must be a finite number, got {value!r}")
+    model = _get(data, "model", path)
+    label = model.get("label") or (model.get("checkpoint") or {}).get("name")
+    if not label:
+        raise SevereError(f"{path}: result has neither model.label nor model.checkpoint.name")
+    checkpoint = model.get("checkpoint") or {}
+    unit = _get(data, "metric.unit", path, required=False)
+    metric_name = _get(data, "metric.name", path)
+    if unit is None:
+        unit = "fraction" if metric_name == "counting_error" else "%"
+    seed = _get(data, "seed", path)
+    return {
+        "method": str(label),
+        "provenance": "user",
+        "source": str(path),
+        "task": str(_get(data, "task.id", path)),
+        "task_name": _get(data, "task.name", path, required=False),
+        "factor": _get(data, "task.factor", path, required=False),
+        "dataset": _get(data, "task.dataset", path, required=False),
+        "protocol_name": _get(data, "protocol.name", path, required=False),
+        "protocol_hash": str(_get(data, "protocol.hash", path)),
+        "profile": _get(data, "protocol.profile", path, required=False),
+        "comparable": bool(_get(data, "protocol.comparable", path)),
+        "metric": str(metric_name),
+        "higher_is_better": bool(_get(data, "metric.higher_is_better", path)),
+        "unit": "%" if unit == "%" else "fraction",
+        "value": float(value),
+        "std": float("nan"),
+        "n_seeds": 1,
+        "seed": int(seed) if seed is not None else None,
+        "num_train": _get(data, "data.num_train", path, required=False),
+        "architecture": model.get("architecture"),
+        "checkpoint": checkpoint.get("name"),
+        "checkpoint_sha256": checkpoint.get("sha256"),
+        "code_version": data.get("code_version"),
+        "created_at": data.get("created_at"),
+    }
+
+
+def load_results(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """All results under ``paths`` as an observation frame (columns ``OBSERVATION_COLUMNS``)."""
+    rows = []
+    for path, explicit in _expand(paths):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if explicit:
+                raise SevereError(f"{path}: cannot read result JSON: {exc}") from exc
+            continue
+        if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+            if explicit:
+                got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+                raise SevereError(f"{path}: not a severe-bench result (schema {got!r}, expected {RESULT_SCHEMA!r})")
+            continue
+        rows.append(parse_result(data, path))
+    frame = pd.DataFrame(rows, columns=OBSERVATION_COLUMNS)
+    check_consistency(frame)
+    return frame
+
+
+def _files(frame: pd.DataFrame) -> str:
+    return ", ".join(sorted(frame["source"].astype(str)))
+
+
+def check_consistency(frame: pd.DataFrame) -> None:
+    """Refuse results that cannot share a table: mixed protocols in a task column, duplicate seeds,
+    one label naming two different checkpoints."""
+    user = frame[frame["provenance"] == "user"]
+    for task, rows in user.groupby("task", sort=True):
+        hashes = rows["protocol_hash"].unique()
+        if len(hashes) > 1:
+            detail = "; ".join(f"protocol {h}: {_files(rows[rows['protocol_hash'] == h])}" for h in sorted(hashes))
+            raise SevereError(
+                f"task {task!r}: results under {len(hashes)} different protocol hashes cannot share a column "
+                f"({detail}). Pass results of one protocol per task (e.g. make separate tables)."
+            )
+        metrics = rows["metric"].unique()
+        if len(metrics) > 1:
+            raise SevereError(f"task {task!r}: results report different metrics {sorted(metrics)}: {_files(rows)}")
+    for (method, task, seed), rows in user.groupby(["method", "task", "seed"], dropna=False):
+        if len(rows) > 1:
+            raise SevereError(
+                f"{method!r} on {task!r} has {len(rows)} results for seed {seed}: {_files(rows)}; "
+                "keep one result per seed"
+            )
+    for method, rows in user.groupby("method"):
+        shas = rows["checkpoint_sha256"].dropna().unique()
+        if len(shas) > 1:
+            raise SevereError(
+                f"label {method!r} names {len(shas)} different checkpoints ({_files(rows)}); "
+                "give each checkpoint its own label"
+            )
