@@ -65,7 +65,7 @@ def parse_result(data: dict, path: Path) -> dict:
     checkpoint = model.get("checkpoint") or {}
     unit = _get(data, "metric.unit", path, required=False)
     metric_name = _get(data, "metric.name", path)
-    if unit is None:
+    if not unit:  # older or hand-written results: the metric name decides
         unit = "fraction" if metric_name == "counting_error" else "%"
     seed = _get(data, "seed", path)
     return {

@@ -1,0 +1,168 @@
+"""``severe data``: look at a task's official annotations (list samples, check files on disk)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import SevereError
+
+SPLITS = ("train", "test")
+
+
+def _task_and_root(task_id: str, root: str | None):
+    from ..registry import get_task, resolve_data_root
+
+    task = get_task(task_id)
+    return task, resolve_data_root(task, root)
+
+
+@click.group("data")
+def data():
+    """Inspect a task's dataset: list its samples, check that the official files are in place."""
+
+
+@data.command("list")
+@click.argument("task_id")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Dataset root (or a folder holding <dataset name>/); default: the datasets config.")
+@click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True)
+@click.option("--format", "out_format", type=click.Choice(["csv", "table"]), default="csv", show_default=True)
+def list_cmd(task_id, root, split, out_format):
+    """One row per sample of TASK_ID's SPLIT: video (root-relative) and label.
+
+    The label is the class index (after the task's label filter), `;`-joined indices for multi-label
+    tasks, or the repetition count for counting tasks.
+    """
+    from ..registry import read_split
+
+    task, data_root = _task_and_root(task_id, root)
+    samples = read_split(task, data_root, split)
+    rows = [(s.video, s.label_str()) for s in samples]
+    if out_format == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["video", "label"])
+        writer.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        from tabulate import tabulate
+
+        click.echo(tabulate(rows, headers=["video", "label"], tablefmt="simple", disable_numparse=True))
+
+
+def _label_indices(label) -> list[int]:
+    if isinstance(label, tuple):
+        return list(label)
+    if isinstance(label, int):
+        return [label]
+    return []  # counts have no classes
+
+
+def check_split(task, root: Path, split: str) -> dict:
+    """What is present and what is missing for one split (never raises for a user-side problem)."""
+    from ..data.annotations import read_annotations, required_files
+    from ..registry import read_split
+
+    fmt = task.dataset["format"]
+    report = {"samples": 0, "classes_seen": 0, "annotation_files": [], "missing_annotation_files": [],
+              "missing_videos": [], "num_missing_videos": 0, "skipped": [], "labels_out_of_range": [],
+              "error": None}
+    try:
+        needed = required_files(fmt, task.dataset, split)
+    except SevereError as exc:
+        report["error"] = str(exc)
+        return report
+    report["annotation_files"] = needed
+    report["missing_annotation_files"] = [str(root / rel) for rel in needed if not (root / rel).exists()]
+    if report["missing_annotation_files"]:
+        return report
+    try:
+        ann = read_annotations(fmt, root, task.dataset, split)
+        samples = read_split(task, root, split)
+    except SevereError as exc:
+        report["error"] = str(exc)
+        return report
+    report["samples"] = len(samples)
+    report["skipped"] = [f"{vid}: {why}" for vid, why in ann.skipped]
+    seen = sorted({i for s in samples for i in _label_indices(s.label)})
+    report["classes_seen"] = len(seen)
+    num_classes = task.dataset.get("num_classes")
+    if num_classes is not None:
+        report["labels_out_of_range"] = [i for i in seen if not 0 <= i < num_classes]
+    videos = sorted({s.video for s in samples})
+    report["missing_videos"] = [str(root / v) for v in videos if not (root / v).is_file()]
+    report["num_missing_videos"] = len(report["missing_videos"])
+    return report
+
+
+def check_task(task, root: Path) -> dict:
+    splits = {split: check_split(task, root, split) for split in SPLITS}
+    ok = all(
+        not r["error"] and not r["missing_annotation_files"] and not r["missing_videos"]
+        and not r["labels_out_of_range"]
+        for r in splits.values()
+    )
+    return {
+        "task": task.id,
+        "dataset": task.dataset.get("name"),
+        "format": task.dataset["format"],
+        "root": str(root),
+        "source": task.dataset.get("source"),
+        "num_classes": task.dataset.get("num_classes"),
+        "splits": splits,
+        "ok": ok,
+    }
+
+
+def _print_report(rep: dict, show: int) -> None:
+    click.echo(f"task {rep['task']} (dataset {rep['dataset']}, format {rep['format']})")
+    click.echo(f"root: {rep['root']}")
+    click.echo(f"classes: {rep['num_classes']}")
+    for split, r in rep["splits"].items():
+        click.echo(f"[{split}] samples: {r['samples']}, classes seen: {r['classes_seen']}")
+        for path in r["missing_annotation_files"]:
+            click.echo(f"  missing annotation file: {path}")
+        if r["error"]:
+            click.echo(f"  error: {r['error']}")
+        if r["labels_out_of_range"]:
+            click.echo(f"  labels outside 0..{rep['num_classes'] - 1}: {r['labels_out_of_range'][:10]}")
+        if r["skipped"]:
+            click.echo(f"  dropped as in the reference code: {len(r['skipped'])} (e.g. {r['skipped'][0]})")
+        if r["num_missing_videos"]:
+            click.echo(f"  missing videos: {r['num_missing_videos']} of {r['samples']}")
+            for path in r["missing_videos"][:show]:
+                click.echo(f"    {path}")
+            if r["num_missing_videos"] > show:
+                click.echo(f"    ... and {r['num_missing_videos'] - show} more (--json lists all)")
+    if rep["ok"]:
+        click.echo("ok: all annotation files and videos are present")
+    else:
+        click.echo(f"incomplete; the official files come from: {rep['source'] or 'see the task file'}")
+
+
+@data.command("check")
+@click.argument("task_id")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Dataset root (or a folder holding <dataset name>/); default: the datasets config.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--show", type=int, default=20, show_default=True, help="Missing videos to name per split (text output).")
+def check_cmd(task_id, root, as_json, show):
+    """Counts per split, classes, and every missing annotation file or video of TASK_ID.
+
+    Exits non-zero when anything is missing or unreadable.
+    """
+    task, data_root = _task_and_root(task_id, root)
+    rep = check_task(task, Path(data_root))
+    if as_json:
+        click.echo(json.dumps(rep, indent=2))
+    else:
+        _print_report(rep, show)
+    if not rep["ok"]:
+        # SystemExit, not click's Exit: `severe` runs click with standalone_mode=False, which swallows Exit codes.
+        sys.exit(1)

@@ -1,0 +1,48 @@
+"""``severe eval``: run a checkpoint through the protocol of each task of a suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("eval")
+@click.option("--checkpoint", "-c", required=True,
+              help="Registry name, local path or URL of the checkpoint; 'scratch' for random initialisation.")
+@click.option("--suite", default=None, help="Named task list (see `severe tasks list`). Default: synth.")
+@click.option("--task", "-t", "task_ids", multiple=True, help="Task id (repeatable); overrides --suite.")
+@click.option("--data-root", default=None, type=click.Path(file_okay=False),
+              help="Dataset root (or a folder holding one sub-folder per dataset). Default: the datasets config "
+                   "file, and for the built-in synthetic suite the generated cache.")
+@click.option("--profile", default="full", show_default=True,
+              help="'full' (the protocol) or 'smoke' (CPU-sized check; results marked not comparable).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder for results.")
+@click.option("--seed", "seeds", multiple=True, type=int, help="Seed (repeatable). Default: 0.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--workers", default=2, show_default=True, type=int, help="DataLoader workers per loader.")
+@click.option("--label", default=None, help="Method name in tables (default: checkpoint name).")
+@click.option("--arch", default=None, help="Architecture when the checkpoint file does not tell (e.g. r2plus1d_18).")
+@click.option("--allow-partial", is_flag=True, help="Evaluate even if backbone weights are missing (recorded).")
+@click.option("--trust-checkpoint", is_flag=True, help="Unpickle the checkpoint fully (only for files you trust).")
+@click.option("--restart", is_flag=True, help="Discard unfinished or finished runs in --out and start again.")
+def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, device, workers, label, arch,
+             allow_partial, trust_checkpoint, restart):
+    """Fine-tune/evaluate CHECKPOINT on each task and write one result JSON per task and seed.
+
+    \b
+    Examples:
+      severe eval --checkpoint scratch --suite synth --profile smoke --out runs/quick
+      severe eval --checkpoint ctp --suite severe --data-root /data --out runs/ctp --seed 0 --seed 1 --seed 2
+    """
+    from ..engine.runner import EvalOptions, evaluate
+    from ..registry import suite_tasks
+
+    if task_ids and suite:
+        raise click.UsageError("give --suite or --task, not both")
+    ids = list(task_ids) if task_ids else suite_tasks(suite or "synth")
+    opts = EvalOptions(checkpoint=checkpoint, out_dir=Path(out_dir), data_root=data_root, profile=profile,
+                       seeds=tuple(seeds) or (0,), device=device, workers=workers, label=label, arch=arch,
+                       allow_partial=allow_partial, trust_checkpoint=trust_checkpoint, restart=restart)
+    paths = evaluate(ids, opts, log=click.echo)
+    click.echo(f"\n{len(paths)} result file(s) in {out_dir}; make a table with: severe table {out_dir}")

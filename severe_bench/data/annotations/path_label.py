@@ -1,0 +1,77 @@
+"""Generic video lists: one video per line, the class index last.
+
+Accepted line shapes (``;`` or whitespace between the columns; paths are relative to ``video_dir``):
+- ``path;label`` / ``path label`` (mmaction2 video lists, the SynAPT Mini-SSv2 / IkeaFA / UAV-Human lists);
+- ``path num_frames label`` (TSN / mmaction2 raw-frame lists);
+- ``path start_frame end_frame label`` (IBM action-recognition-pytorch lists, used by SynAPT).
+With whitespace separators a path may itself contain spaces; up to two integer columns right before the
+label are read as frame numbers. Optional ``classes`` / ``class_index`` file: one class name per line, or
+``<index> <name>`` lines. ``video_ext``, when set, replaces or adds the extension of every path.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ...errors import AnnotationError
+from ..sample import Sample
+from .base import (
+    CLASS_ROLES, Annotations, existing, numbered_lines, optional_role, read_indexed_classes, role_path, strip_video_ext,
+    video_path,
+)
+
+WS_LINE = re.compile(r"^(?P<path>.+?)(?:\s+(?P<a>\d+))?(?:\s+(?P<b>\d+))?\s+(?P<label>-?\d+)$")
+
+
+def required(dataset: dict, split: str) -> list[str]:
+    out = [role_path(dataset, split)]
+    classes = optional_role(dataset, *CLASS_ROLES)
+    return out + ([classes] if classes else [])
+
+
+def parse_line(text: str, path: Path, lineno: int) -> tuple[str, int, dict]:
+    if ";" in text:
+        cols = [c.strip() for c in text.split(";")]
+        if len(cols) not in (2, 3, 4) or not cols[0]:
+            raise AnnotationError(path, lineno, f"expected 'path;label' (or path;frames;label, path;start;end;label), got {text!r}")
+        nums = cols[1:]
+    else:
+        m = WS_LINE.match(text)
+        if not m:
+            raise AnnotationError(path, lineno, f"expected 'path label' with an integer label, got {text!r}")
+        cols = [m["path"]] + [g for g in (m["a"], m["b"]) if g is not None] + [m["label"]]
+        nums = cols[1:]
+    try:
+        values = [int(v) for v in nums]
+    except ValueError:
+        raise AnnotationError(path, lineno, f"label / frame columns must be integers, got {nums}") from None
+    label = values[-1]
+    if label < 0:
+        raise AnnotationError(path, lineno, f"label {label} is negative")
+    meta = {}
+    if len(values) == 2:
+        meta["num_frames"] = values[0]
+    elif len(values) == 3:
+        meta["start_frame"], meta["end_frame"] = values[0], values[1]
+    return cols[0], label, meta
+
+
+def read(root: Path, dataset: dict, split: str) -> Annotations:
+    list_file = existing(root, role_path(dataset, split), dataset)
+    files = [list_file]
+    names = None
+    classes_rel = optional_role(dataset, *CLASS_ROLES)
+    if classes_rel:
+        classes_file = existing(root, classes_rel, dataset)
+        names = read_indexed_classes(classes_file)
+        files.append(classes_file)
+    samples = []
+    for lineno, text in numbered_lines(list_file):
+        rel, label, meta = parse_line(text, list_file, lineno)
+        if names is not None and label >= len(names):
+            raise AnnotationError(list_file, lineno, f"label {label} is out of range (only {len(names)} classes)")
+        rel = rel.replace("\\", "/")
+        vid = strip_video_ext(rel)
+        samples.append(Sample(video=video_path(dataset, rel), label=label, id=vid, meta=meta))
+    return Annotations(samples=samples, class_names=names, files=files)

@@ -1,0 +1,113 @@
+"""Clip datasets: the step from annotated videos to model inputs.
+
+Training yields one random clip per item (``clips_per_video`` items per video and pass); testing yields all
+evenly spaced clips of one video, decoded once. A video that cannot be decoded is reported in the item
+(``ok: False``) and counted by the runner; it is never replaced by another sample.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..video.reader import VideoDecodeError, decode_clips, open_video
+from ..video.sampling import test_clip_indices, train_clip_indices
+
+
+def encode_target(label, mode: str, num_classes: int | None):
+    if mode == "multi":
+        t = torch.zeros(num_classes, dtype=torch.float32)
+        if len(label):
+            t[list(label)] = 1.0
+        return t
+    if mode == "count":
+        return torch.tensor(float(label))
+    return torch.tensor(int(label), dtype=torch.long)
+
+
+def _sampling_args(spec: dict) -> dict:
+    """``{frames, fps}`` (time-based, SEVERE code) or ``{frames, stride}`` (frame-based, PySlowFast)."""
+    if spec.get("stride"):
+        return {"stride": int(spec["stride"])}
+    return {"target_fps": float(spec["fps"])}
+
+
+def _to_tchw(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
+
+
+class TrainClips(Dataset):
+    def __init__(self, samples, root: Path, sampling: dict, transform, clips_per_video: int, seed: int,
+                 label_mode: str = "single", num_classes: int | None = None):
+        self.samples, self.root, self.transform = list(samples), Path(root), transform
+        self.frames = int(sampling["frames"])
+        self.sampling = _sampling_args(sampling)
+        self.clips_per_video, self.seed = int(clips_per_video), int(seed)
+        self.label_mode, self.num_classes = label_mode, num_classes
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch  # clip start positions differ per pass but are reproducible
+
+    def __len__(self):
+        return len(self.samples) * self.clips_per_video
+
+    def __getitem__(self, i):
+        s = self.samples[i % len(self.samples)]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        try:
+            with open_video(self.root / s.video) as video:
+                idx = train_clip_indices(video.num_frames, video.fps, self.frames, rng=rng, **self.sampling)
+                frames = video.get_frames(idx)
+        except VideoDecodeError as exc:
+            return {"ok": False, "video": s.video, "reason": str(exc)}
+        clip = self.transform(_to_tchw(frames))
+        return {"ok": True, "clip": clip, "target": encode_target(s.label, self.label_mode, self.num_classes),
+                "video": s.video}
+
+
+class TestClips(Dataset):
+    """One item per video: all its test clips (and spatial crops) stacked as (views, C, T, H, W)."""
+
+    def __init__(self, samples, root: Path, sampling: dict, num_clips: int, transform,
+                 label_mode: str = "single", num_classes: int | None = None):
+        self.samples, self.root, self.transform = list(samples), Path(root), transform
+        self.frames, self.sampling, self.num_clips = int(sampling["frames"]), _sampling_args(sampling), int(num_clips)
+        self.label_mode, self.num_classes = label_mode, num_classes
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        s = self.samples[i]
+        path = self.root / s.video
+        try:
+            with open_video(path) as video:
+                n, fps = video.num_frames, video.fps
+            idx = test_clip_indices(n, fps, self.frames, num_clips=self.num_clips, **self.sampling)
+            clips = decode_clips(path, idx)
+        except VideoDecodeError as exc:
+            return {"ok": False, "video": s.video, "reason": str(exc)}
+        views = [self.transform(_to_tchw(c)) for c in clips]
+        views = torch.cat([v if v.dim() == 5 else v.unsqueeze(0) for v in views])
+        return {"ok": True, "clip": views, "target": encode_target(s.label, self.label_mode, self.num_classes),
+                "video": s.video, "index": i}
+
+
+def collate_ok(items):
+    """Stack the decodable items; hand the failures back separately so the runner can count them."""
+    ok = [it for it in items if it["ok"]]
+    failed = [(it["video"], it["reason"]) for it in items if not it["ok"]]
+    batch = {"failed": failed, "videos": [it["video"] for it in ok]}
+    if ok:
+        batch["clip"] = torch.stack([it["clip"] for it in ok])
+        batch["target"] = torch.stack([it["target"] for it in ok])
+    return batch
+
+
+def collate_single(items):
+    """Test loader: one video per batch."""
+    return items[0]

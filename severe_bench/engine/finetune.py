@@ -1,0 +1,188 @@
+"""Fine-tuning protocol runner (PROTOCOL.md §3, §5 Charades, §6 ViT): train on random clips, report the
+last pass's model on evenly spaced test clips. One runner serves three protocol names:
+
+- ``finetune``: single-label, CNN track (cross-entropy, mean softmax over clips);
+- ``finetune_multilabel``: Charades-style (binary cross-entropy, max-pooled sigmoid over views, mAP);
+- ``finetune_vit``: VideoMAE recipe (AdamW + layer decay, warm-up cosine, mixup/cutmix, label smoothing).
+
+Every value comes from ``ctx.task.protocol``. State is saved after each pass and a rerun resumes from it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..data.clips import TestClips, TrainClips, collate_ok, collate_single
+from ..errors import SevereError
+from .context import Outcome, RunContext
+from .metrics import classification_metrics, multilabel_metrics
+from .model import VideoClassifier, base_lr, build_optimizer, set_lr
+from .schedule import lr_at
+from .transforms import build_test_transform, build_train_transform
+
+STATE_FILE = "state.pt"
+
+
+def _loader_kwargs(workers: int) -> dict:
+    if workers <= 0:
+        return {"num_workers": 0}
+    ctx = "fork" if os.name == "posix" else None  # fork starts in ms; spawn costs ~2 s per worker
+    return {"num_workers": workers, "multiprocessing_context": ctx, "persistent_workers": False}
+
+
+def _mix(clips: torch.Tensor, targets: torch.Tensor, aug: dict, num_classes: int, gen: torch.Generator):
+    """Mixup (alpha ``mixup``) or CutMix (alpha ``cutmix``), chosen with equal odds when both are on; labels
+    become smoothed soft targets. Same box for all frames of a clip, as VideoMAE does."""
+    smoothing = float(aug.get("label_smoothing", 0.0))
+    soft = torch.full((len(targets), num_classes), smoothing / num_classes)
+    soft.scatter_(1, targets.view(-1, 1), 1.0 - smoothing + smoothing / num_classes)
+    mixup, cutmix = float(aug.get("mixup", 0) or 0), float(aug.get("cutmix", 0) or 0)
+    if (mixup <= 0 and cutmix <= 0) or len(targets) < 2:
+        return clips, soft
+    use_cutmix = cutmix > 0 and (mixup <= 0 or torch.rand(1, generator=gen).item() < 0.5)
+    alpha = cutmix if use_cutmix else mixup
+    lam = float(np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=gen))).beta(alpha, alpha))
+    flipped = clips.flip(0)
+    if use_cutmix:
+        h, w = clips.shape[-2:]
+        ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+        cy, cx = torch.randint(0, h, (1,), generator=gen).item(), torch.randint(0, w, (1,), generator=gen).item()
+        y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+        x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+        clips = clips.clone()
+        clips[..., y0:y1, x0:x1] = flipped[..., y0:y1, x0:x1]
+        lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    else:
+        clips = lam * clips + (1 - lam) * flipped
+    return clips, lam * soft + (1 - lam) * soft.flip(0)
+
+
+def _loss(logits, target, kind: str) -> torch.Tensor:
+    if kind == "cross_entropy":
+        return F.cross_entropy(logits, target)
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    if kind == "soft_cross_entropy":
+        return torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def _save_state(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # an interrupted save never leaves a half-written state
+
+
+def run(ctx: RunContext) -> Outcome:
+    proto = ctx.task.protocol
+    multilabel = proto["name"] == "finetune_multilabel"
+    label_mode = "multi" if multilabel else "single"
+    if not ctx.train_samples:
+        raise SevereError(f"task {ctx.task.id}: the training list is empty")
+    torch.manual_seed(ctx.seed)
+
+    optim_spec = {**proto["optimizer"], **ctx.overrides.get("optimizer", {})}
+    batch = int(proto["batch_size"])
+    sched = proto["schedule"]
+    passes = int(sched["passes"])
+    model = VideoClassifier(ctx.checkpoint.backbone, ctx.num_classes, float(proto.get("head", {}).get("dropout", 0)))
+    if proto.get("head", {}).get("drop_path") and hasattr(model.backbone, "set_drop_path"):
+        model.backbone.set_drop_path(float(proto["head"]["drop_path"]))
+    model.to(ctx.device)
+    optimizer = build_optimizer(model, optim_spec, batch)
+    lr0 = base_lr(optim_spec, batch)
+
+    train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"]}, build_train_transform(proto, ctx.normalisation),
+                          int(sched.get("clips_per_video", 1)), ctx.seed, label_mode, ctx.num_classes)
+    steps_per_pass = math.ceil(len(train_ds) / batch)
+
+    state_path = ctx.work_dir / STATE_FILE
+    start_pass, unreadable = 0, {}
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_pass, unreadable = int(state["passes_done"]), dict(state["unreadable"])
+        torch.set_rng_state(state["torch_rng"])
+        ctx.log(f"  resuming from pass {start_pass}/{passes} ({state_path})")
+
+    aug = proto.get("train_augment", {})
+    mix_gen = torch.Generator().manual_seed(ctx.seed)
+    for p in range(start_pass, passes):
+        t0 = time.time()
+        train_ds.set_epoch(p)
+        model.train()
+        loader = DataLoader(train_ds, batch_size=batch, shuffle=True, drop_last=False, collate_fn=collate_ok,
+                            generator=torch.Generator().manual_seed(ctx.seed * 100003 + p), **_loader_kwargs(ctx.workers))
+        losses = []
+        for step, b in enumerate(tqdm(loader, desc=f"{ctx.task.id} pass {p + 1}/{passes}", leave=False, disable=None)):
+            for video, reason in b["failed"]:
+                unreadable.setdefault(video, reason)
+            if "clip" not in b:
+                continue
+            set_lr(optimizer, lr_at(sched, lr0, p + step / steps_per_pass))
+            clips, target = b["clip"].to(ctx.device, non_blocking=True), b["target"].to(ctx.device)
+            loss_kind = proto.get("loss", "cross_entropy")
+            if loss_kind == "soft_cross_entropy":
+                clips, target = _mix(clips, target, aug, ctx.num_classes, mix_gen)
+            loss = _loss(model(clips), target, loss_kind)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        _save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                 "passes_done": p + 1, "unreadable": unreadable, "torch_rng": torch.get_rng_state()})
+        mean_loss = float(np.mean(losses)) if losses else float("nan")
+        ctx.log(f"  pass {p + 1}/{passes}: loss {mean_loss:.4f}  lr {optimizer.param_groups[0]['lr']:.2e}  "
+                f"{time.time() - t0:.1f}s")
+
+    scores, labels, scored, test_failed = _test(model, ctx, proto, label_mode)
+    unreadable_all = {**unreadable, **test_failed}
+    if not scored:
+        raise SevereError(f"task {ctx.task.id}: no test video could be decoded ({len(test_failed)} unreadable)")
+    if multilabel:
+        metrics = multilabel_metrics(scores, labels)
+    else:
+        metrics = classification_metrics(scores, labels, ctx.num_classes)
+    preds = {v: (int(s.argmax()) if not multilabel else None) for v, s in zip(scored, scores)}
+    return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
+                   num_test=len(scored), predictions={"pred": preds, "unreadable": unreadable_all})
+
+
+@torch.no_grad()
+def _test(model, ctx: RunContext, proto: dict, label_mode: str):
+    test = proto["test"]
+    ds = TestClips(ctx.test_samples, ctx.root, test, int(test["clips"]), build_test_transform(proto, ctx.normalisation),
+                   label_mode, ctx.num_classes)
+    loader = DataLoader(ds, batch_size=1, shuffle=False, collate_fn=collate_single, **_loader_kwargs(ctx.workers))
+    model.eval()
+    chunk = max(1, int(proto["batch_size"]))
+    aggregate = test.get("aggregate", "mean_softmax")
+    scores, labels, videos, failed = [], [], [], {}
+    for item in tqdm(loader, desc=f"{ctx.task.id} test", leave=False, disable=None):
+        if not item["ok"]:
+            failed[item["video"]] = item["reason"]
+            continue
+        views = item["clip"]
+        logits = torch.cat([model(views[i:i + chunk].to(ctx.device)) for i in range(0, len(views), chunk)]).float()
+        if aggregate == "mean_softmax":
+            s = logits.softmax(-1).mean(0)
+        elif aggregate == "max_sigmoid":
+            s = logits.sigmoid().max(0).values
+        else:
+            raise ValueError(f"unknown test aggregate {aggregate!r}")
+        scores.append(s.cpu().numpy())
+        labels.append(item["target"].numpy())
+        videos.append(item["video"])
+    if not scores:
+        return np.zeros((0, ctx.num_classes)), np.zeros(0), [], failed
+    return np.stack(scores), np.stack(labels), videos, failed

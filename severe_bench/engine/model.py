@@ -1,0 +1,75 @@
+"""Backbone + fresh classification head, and the optimiser with its parameter groups."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+
+class VideoClassifier(nn.Module):
+    """The pre-training head is gone (the checkpoint loader drops it); a fresh Linear(D, C) goes on top."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(backbone.feature_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.backbone.forward_features(x)))
+
+
+_BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")
+
+
+def _vit_layer_id(name: str, num_layers: int) -> int:
+    """VideoMAE layer-wise decay ids: embeddings 0, block i -> i + 1, everything after the blocks -> L + 1."""
+    if any(k in name for k in ("patch_embed", "pos_embed", "cls_token")):
+        return 0
+    m = _BLOCK.search(name)
+    return int(m.group(1)) + 1 if m else num_layers + 1
+
+
+def build_optimizer(model: nn.Module, spec: dict, batch_size: int) -> torch.optim.Optimizer:
+    """Adam / SGD / AdamW from the protocol values; AdamW gets VideoMAE's layer decay and no decay on
+    biases, norms and embeddings. Each group's ``lr_scale`` multiplies the scheduled learning rate."""
+    name = spec["name"].lower()
+    lr = base_lr(spec, batch_size)
+    wd = float(spec.get("weight_decay", 0.0))
+    if name == "adam":
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
+        return torch.optim.Adam(groups, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
+        return torch.optim.SGD(groups, lr=lr, momentum=float(spec.get("momentum", 0.9)), weight_decay=wd)
+    if name == "adamw":
+        decay = float(spec.get("layer_decay", 1.0))
+        num_layers = sum(1 for n, _ in model.named_modules() if re.fullmatch(r"(.*\.)?blocks\.\d+", n))
+        groups: dict = {}
+        for n, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            no_wd = p.ndim == 1 or n.endswith(".bias") or "pos_embed" in n or "cls_token" in n
+            layer = _vit_layer_id(n, num_layers)
+            key = (layer, no_wd)
+            if key not in groups:
+                groups[key] = {"params": [], "weight_decay": 0.0 if no_wd else wd,
+                               "lr_scale": decay ** (num_layers + 1 - layer)}
+            groups[key]["params"].append(p)
+        betas = tuple(spec.get("betas", (0.9, 0.999)))
+        return torch.optim.AdamW(list(groups.values()), lr=lr, betas=betas)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def base_lr(spec: dict, batch_size: int) -> float:
+    """``lr`` as given, or VideoMAE's ``base_lr * batch / lr_scale_batch``."""
+    if "lr" in spec:
+        return float(spec["lr"])
+    return float(spec["base_lr"]) * batch_size / float(spec.get("lr_scale_batch", 256))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)

@@ -1,0 +1,218 @@
+"""``severe eval``: task YAML -> dataset -> clips -> model -> metric -> result JSON, for each task and seed.
+
+A finished (task, seed) with the same protocol hash and checkpoint is skipped; an interrupted one resumes
+from its last completed pass. Results record their full provenance.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import registry
+from ..data.subset import apply_train_subset, write_sample_list
+from ..errors import SevereError
+from ..provenance import code_version, device_info, utc_now
+from ..results import SCHEMA, read_result, result_path, write_json
+from .context import RunContext
+
+# protocol name -> module with ``run(ctx) -> Outcome``
+PROTOCOL_RUNNERS = {
+    "finetune": "severe_bench.engine.finetune",
+    "finetune_multilabel": "severe_bench.engine.finetune",
+    "finetune_vit": "severe_bench.engine.finetune",
+    "counting": "severe_bench.engine.counting",
+}
+
+
+@dataclass
+class EvalOptions:
+    checkpoint: str
+    out_dir: Path
+    data_root: str | None = None
+    profile: str = "full"
+    seeds: tuple = (0,)
+    device: str = "auto"
+    workers: int = 2
+    label: str | None = None
+    arch: str | None = None
+    allow_partial: bool = False
+    trust_checkpoint: bool = False
+    restart: bool = False
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SevereError(f"--device {name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def track_of(architecture: str) -> str:
+    return "vit" if architecture.startswith("vit") else "cnn"
+
+
+def _validate_labels(task, samples, num_classes: int | None, split: str) -> None:
+    if num_classes is None:
+        return
+    for s in samples:
+        labels = s.label if isinstance(s.label, tuple) else (s.label,)
+        bad = [lab for lab in labels if not 0 <= int(lab) < num_classes]
+        if bad:
+            raise SevereError(f"task {task.id}: {split} sample {s.video} has label {bad[0]} outside 0..{num_classes - 1}")
+
+
+def _num_classes(task, root) -> int | None:
+    if task.protocol["name"] == "counting":
+        return None
+    if task.num_classes:
+        return int(task.num_classes)
+    names = registry.class_names(task, root)
+    if not names:
+        raise SevereError(f"task {task.id}: num_classes is not set and the annotations name no classes")
+    return len(names)
+
+
+def _effective_normalisation(proto: dict, info: dict) -> dict:
+    """A checkpoint's own input convention (TCLR: no normalisation, BGR) wins over the protocol default."""
+    norm = dict(proto.get("normalisation") or {})
+    quirk = info.get("normalisation")
+    if quirk and info.get("layout") != "scratch":
+        norm = {"mean": quirk.get("mean"), "std": quirk.get("std"), "channel_order": quirk.get("channel_order", "RGB")}
+    return norm
+
+
+def _flops(arch: str, proto: dict):
+    from ..checkpoints import flops_and_params
+
+    inp = proto["input"]
+    try:
+        return flops_and_params(arch, (1, 3, int(inp["frames"]), int(inp["crop"]), int(inp["crop"])))
+    except Exception:  # FLOP counting is informative only; never fail an evaluation over it
+        return None, None
+
+
+def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] = print) -> list[Path]:
+    from ..checkpoints import load_checkpoint
+
+    device = pick_device(opts.device)
+    loaded = load_checkpoint(opts.checkpoint, arch=opts.arch, allow_partial=opts.allow_partial, trust=opts.trust_checkpoint)
+    info = loaded.info
+    arch = info["architecture"]
+    label = opts.label or info.get("name") or Path(opts.checkpoint).stem
+    log(f"checkpoint {opts.checkpoint}: {arch}, layout {info.get('layout')}, sha256 {str(info.get('sha256'))[:12]}")
+    if info.get("missing"):
+        log(f"  WARNING: partial load (--allow-partial): {len(info['missing'])} backbone keys missing")
+    tasks = [registry.get_task(t, profile=opts.profile, track=track_of(arch)) for t in task_ids]  # fail fast
+    written = []
+    for task in tasks:
+        root = registry.resolve_data_root(task, opts.data_root)
+        train = registry.read_split(task, root, "train")
+        test = registry.read_split(task, root, "test")
+        full_train = len(train)
+        train = apply_train_subset(train, task.train_subset)
+        num_classes = _num_classes(task, root)
+        _validate_labels(task, train, num_classes, "train")
+        _validate_labels(task, test, num_classes, "test")
+        for seed in opts.seeds:
+            path = result_path(opts.out_dir, task.id, seed)
+            previous = read_result(path)
+            if previous and not opts.restart and previous["protocol"]["hash"] == task.protocol_hash \
+                    and previous["model"]["checkpoint"].get("sha256") == info.get("sha256"):
+                log(f"{task.id} seed {seed}: done already ({path}); skipping")
+                written.append(path)
+                continue
+            written.append(_run_one(task, seed, root, train, test, full_train, num_classes, loaded, label, device, opts, log))
+    return written
+
+
+def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, label, device, opts, log) -> Path:
+    info = loaded.info
+    work = result_path(opts.out_dir, task.id, seed).parent
+    work.mkdir(parents=True, exist_ok=True)
+    signature = {"protocol_hash": task.protocol_hash, "checkpoint_sha256": info.get("sha256"), "seed": seed}
+    sig_path = work / "run.json"
+    prev = read_signature(sig_path)
+    if opts.restart or (prev is not None and prev != signature):
+        if prev is not None and prev != signature and not opts.restart:
+            raise SevereError(
+                f"{work} holds an unfinished run of a different protocol or checkpoint ({prev}); "
+                "use another --out or pass --restart to discard it"
+            )
+        for stale in ("state.pt", "result.json"):
+            (work / stale).unlink(missing_ok=True)
+    write_json(sig_path, signature)
+
+    subset_hash = None
+    if task.train_subset:
+        subset_hash = write_sample_list(train, work / "train_subset.txt")
+    log(f"{task.id} seed {seed}: {len(train)} train / {len(test)} test videos, "
+        f"protocol {task.protocol['name']} {task.protocol_hash} ({task.profile})")
+    ctx = RunContext(
+        task=task, root=root, train_samples=train, test_samples=test, num_classes=num_classes,
+        checkpoint=_fresh(loaded), normalisation=_effective_normalisation(task.protocol, info), seed=seed,
+        device=device, work_dir=work, workers=opts.workers, log=log,
+        overrides=dict(info.get("finetune_overrides") or {}) if task.protocol["name"] != "counting" else {},
+    )
+    runner = importlib.import_module(PROTOCOL_RUNNERS[task.protocol["name"]])
+    t0 = time.time()
+    outcome = runner.run(ctx)
+    wall = time.time() - t0
+    gflops, params = _flops(info["architecture"], task.protocol)
+    metric = task.metric
+    value = outcome.metrics.get(metric["name"])
+    result = {
+        "schema": SCHEMA,
+        "task": {"id": task.id, "name": task.name, "factor": task.factor, "dataset": task.dataset.get("name")},
+        "protocol": {"name": task.protocol["name"], "hash": task.protocol_hash, "profile": task.profile,
+                     "comparable": task.comparable, "track": task.config.get("track", "cnn"),
+                     "values": task.hashed_values(), "checkpoint_overrides": ctx.overrides,
+                     "normalisation": ctx.normalisation},
+        "metric": {"name": metric["name"], "value": value, "higher_is_better": metric["higher_is_better"],
+                   "unit": metric.get("unit", "")},
+        "metrics": outcome.metrics,
+        "model": {"label": label, "architecture": info["architecture"],
+                  "checkpoint": {k: info.get(k) for k in ("name", "path", "sha256", "layout", "source")},
+                  "missing_keys": list(info.get("missing") or []), "params": params, "gflops": gflops},
+        "seed": seed,
+        "code_version": code_version(),
+        "device": device_info(device),
+        "wall_time_s": round(wall, 2),
+        "data": {"root": str(root), "num_train": outcome.num_train, "num_train_full": full_train,
+                 "num_test": len(test), "num_test_scored": outcome.num_test, "num_classes": num_classes,
+                 "train_subset_hash": subset_hash,
+                 "unreadable_videos": {"count": len(outcome.unreadable), "paths": outcome.unreadable}},
+        "created_at": utc_now(),
+    }
+    path = result_path(opts.out_dir, task.id, seed)
+    if outcome.predictions:
+        write_json(work / "predictions.json", outcome.predictions)
+    write_json(path, result)
+    (work / "state.pt").unlink(missing_ok=True)  # the result is final; the training state is not needed
+    shown = f"{value:.4g}" if isinstance(value, (int, float)) and value == value else str(value)
+    log(f"{task.id} seed {seed}: {metric['name']} = {shown}{metric.get('unit', '')}  "
+        f"(unreadable videos: {len(outcome.unreadable)}; {wall:.0f}s) -> {path}")
+    return path
+
+
+def _fresh(loaded):
+    """Each task fine-tunes its own copy of the pre-trained weights."""
+    clone = copy.copy(loaded)
+    clone.backbone = copy.deepcopy(loaded.backbone)
+    return clone
+
+
+def read_signature(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,269 @@
+"""Video decoding behind one small interface.
+
+``open_video(path)`` returns a ``VideoHandle`` with ``num_frames``, ``fps``, ``height``, ``width`` and
+``get_frames(indices) -> (len(indices), H, W, 3) uint8 RGB``. Two backends:
+
+* ``decord`` (default where it imports; Linux x86-64 wheels only): random access with ``get_batch``.
+* ``pyav`` (fallback, or ``backend="pyav"`` / ``SEVERE_VIDEO_BACKEND=pyav``): decodes sequentially from the
+  start and keeps the requested frames. Container frame counts are unreliable (webm/mkv report 0), so when
+  the stream does not state one the frames are counted by decoding.
+
+With ``backend="auto"`` a file that decord cannot open or decode is retried with PyAV before giving up.
+Every failure to open or decode a file raises ``VideoDecodeError`` (not a ``SevereError``: one bad video in a
+dataset is counted and skipped by the dataset code, it does not abort a run).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+
+BACKENDS = ("auto", "decord", "pyav")
+ENV_BACKEND = "SEVERE_VIDEO_BACKEND"
+
+
+class VideoDecodeError(Exception):
+    """A video file could not be opened or decoded."""
+
+    def __init__(self, path, reason):
+        self.path, self.reason = str(path), str(reason)
+        super().__init__(f"cannot decode video {self.path}: {self.reason}")
+
+
+def decord_available() -> bool:
+    try:
+        import decord  # noqa: F401
+    except Exception:  # ImportError, or a broken native library
+        return False
+    return True
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """``auto`` -> $SEVERE_VIDEO_BACKEND if set, else decord where it imports, else pyav."""
+    if backend == "auto":
+        backend = os.environ.get(ENV_BACKEND, "auto").strip().lower() or "auto"
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown video backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+    if backend == "auto":
+        return "decord" if decord_available() else "pyav"
+    if backend == "decord" and not decord_available():
+        raise ConfigError("video backend 'decord' requested but decord cannot be imported "
+                          "(decord ships Linux x86-64 wheels only); use backend 'pyav'")
+    return backend
+
+
+def _as_indices(indices, num_frames: int) -> np.ndarray:
+    """Integer frame indices clamped into the video (samplers may ask for the last frame + rounding)."""
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if num_frames <= 0:
+        raise ValueError("video has no frames")
+    return np.clip(idx, 0, num_frames - 1)
+
+
+class VideoHandle:
+    """An opened video. Subclasses implement ``_read(sorted unique indices) -> frames``."""
+
+    path: str
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+    backend: str
+
+    def get_frames(self, indices) -> np.ndarray:
+        """Frames at ``indices`` (any order, repeats allowed) as (len(indices), H, W, 3) uint8 RGB."""
+        idx = _as_indices(indices, self.num_frames)
+        if idx.size == 0:
+            return np.zeros((0, self.height, self.width, 3), dtype=np.uint8)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        try:
+            frames = self._read(unique)
+        except VideoDecodeError:
+            raise
+        except Exception as exc:  # decoder errors come in many types (DECORDError, av.error.*, ...)
+            raise VideoDecodeError(self.path, f"{type(exc).__name__}: {exc}") from exc
+        return frames[inverse]
+
+    def _read(self, unique: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.path!r}, frames={self.num_frames}, fps={self.fps:.3f}, "
+                f"{self.width}x{self.height})")
+
+
+class DecordVideo(VideoHandle):
+    backend = "decord"
+
+    def __init__(self, path: str):
+        import decord
+
+        self.path = str(path)
+        try:
+            # one thread per reader: data-loader workers already parallelise over videos
+            self._vr = decord.VideoReader(self.path, num_threads=1)
+            self.num_frames = len(self._vr)
+            self.fps = float(self._vr.get_avg_fps() or 0.0)
+            if self.num_frames <= 0:
+                raise VideoDecodeError(self.path, "no frames")
+            h, w = self._vr[0].shape[:2]
+        except VideoDecodeError:
+            raise
+        except Exception as exc:
+            raise VideoDecodeError(self.path, f"{type(exc).__name__}: {exc}") from exc
+        self.height, self.width = int(h), int(w)
+
+    def _read(self, unique):
+        frames = self._vr.get_batch(unique.tolist()).asnumpy()
+        if frames.shape[0] != len(unique):
+            raise VideoDecodeError(self.path, f"decord returned {frames.shape[0]} of {len(unique)} frames")
+        return np.ascontiguousarray(frames, dtype=np.uint8)
+
+    def close(self):
+        self._vr = None
+
+
+class PyAVVideo(VideoHandle):
+    backend = "pyav"
+
+    def __init__(self, path: str):
+        import av
+
+        self.path = str(path)
+        try:
+            with av.open(self.path) as container:
+                if not container.streams.video:
+                    raise VideoDecodeError(self.path, "no video stream")
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+                self.fps = float(rate) if rate else 0.0
+                self.height, self.width = int(stream.codec_context.height), int(stream.codec_context.width)
+                declared = int(stream.frames or 0)
+            # the declared count is missing in webm/mkv; count by decoding then (also validates the file)
+            self.num_frames = declared if declared > 0 else self._count_frames()
+        except VideoDecodeError:
+            raise
+        except Exception as exc:
+            raise VideoDecodeError(self.path, f"{type(exc).__name__}: {exc}") from exc
+        if self.num_frames <= 0:
+            raise VideoDecodeError(self.path, "no frames")
+
+    def _decode(self):
+        """Yield decoded RGB frames in display order, one decoder thread."""
+        import av
+
+        with av.open(self.path) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
+            for frame in container.decode(stream):
+                yield frame
+
+    def _count_frames(self) -> int:
+        n = 0
+        for _ in self._decode():
+            n += 1
+        return n
+
+    def _read(self, unique):
+        wanted = {int(i): k for k, i in enumerate(unique)}
+        last_wanted = int(unique[-1])
+        out = np.empty((len(unique), self.height, self.width, 3), dtype=np.uint8)
+        got = 0
+        last = None
+        decoded = 0
+        for i, frame in enumerate(self._decode()):
+            decoded = i + 1
+            if i in wanted:
+                last = frame.to_ndarray(format="rgb24")
+                if last.shape != out.shape[1:]:  # resolution change mid-stream
+                    raise VideoDecodeError(self.path, f"frame {i} has shape {last.shape}, expected {out.shape[1:]}")
+                out[wanted[i]] = last
+                got += 1
+            if i >= last_wanted:
+                break
+        if got == 0:
+            raise VideoDecodeError(self.path, "no frame could be decoded")
+        if got < len(unique):
+            # the container over-stated its frame count (e.g. a truncated AVI keeps its header): repeat the last
+            # decodable frame for the missing tail, and remember the real count for later samplers
+            out[got:] = last
+            self.num_frames = decoded
+        return out
+
+
+class _FallbackVideo(VideoHandle):
+    """decord first; on a decode error switch to PyAV for this file (``backend="auto"`` only)."""
+
+    def __init__(self, primary: VideoHandle):
+        self._inner = primary
+        self.path, self.num_frames, self.fps = primary.path, primary.num_frames, primary.fps
+        self.height, self.width = primary.height, primary.width
+
+    @property
+    def backend(self):
+        return self._inner.backend
+
+    def get_frames(self, indices):
+        try:
+            return self._inner.get_frames(indices)
+        except VideoDecodeError as first:
+            if isinstance(self._inner, PyAVVideo):
+                raise
+            try:
+                self._inner = PyAVVideo(self.path)
+            except VideoDecodeError as second:
+                raise VideoDecodeError(self.path, f"decord: {first.reason}; pyav: {second.reason}") from second
+            return self._inner.get_frames(indices)
+
+    def close(self):
+        self._inner.close()
+
+
+def open_video(path, backend: str = "auto") -> VideoHandle:
+    """Open ``path`` for frame access; raises ``VideoDecodeError`` if it is missing or undecodable."""
+    path = str(path)
+    requested = backend if backend != "auto" else (os.environ.get(ENV_BACKEND, "").strip().lower() or "auto")
+    chosen = resolve_backend(requested)
+    auto = requested == "auto"  # only an unpinned choice may switch backend per file
+    if not Path(path).is_file():
+        raise VideoDecodeError(path, "no such file")
+    if chosen == "pyav":
+        return PyAVVideo(path)
+    try:
+        handle = DecordVideo(path)
+    except VideoDecodeError as first:
+        if not auto:
+            raise
+        try:
+            return PyAVVideo(path)
+        except VideoDecodeError as second:
+            raise VideoDecodeError(path, f"decord: {first.reason}; pyav: {second.reason}") from second
+    return _FallbackVideo(handle) if auto else handle
+
+
+def decode_clips(path, clip_indices, backend: str = "auto") -> np.ndarray:
+    """Frames for a set of clips of one video: (N, T) indices -> (N, T, H, W, 3) uint8.
+
+    Every distinct frame is decoded once, however many (overlapping) clips use it.
+    """
+    clip_indices = np.asarray(clip_indices, dtype=np.int64)
+    if clip_indices.ndim != 2:
+        raise ValueError(f"clip_indices must be (num_clips, T), got shape {clip_indices.shape}")
+    with open_video(path, backend=backend) as video:
+        flat = _as_indices(clip_indices, video.num_frames)
+        unique, inverse = np.unique(flat, return_inverse=True)
+        frames = video.get_frames(unique)
+    return frames[inverse].reshape(clip_indices.shape + frames.shape[1:])

@@ -1,0 +1,121 @@
+"""Which frames make a clip: training (one random clip) and testing (N clips evenly over the video).
+
+Two ways to space the frames of a clip, each following the reference code of the protocol that uses it:
+
+* **fps** (``target_fps=16``): the SEVERE action-recognition code (AVID-CMA ``VideoDataset``/``av_load_video``).
+  The video is re-timed to ``target_fps``: frame ``k`` of a clip starting at source position ``s`` is source
+  frame ``floor(s + k * video_fps / target_fps)``, so fractional strides (25 -> 16 fps) round each time
+  position down to the frame shown at that time, and a video slower than the target repeats frames.
+  Training starts at a uniformly random (continuous) position; testing takes ``num_clips`` clips whose starts
+  are ``linspace(0, n - T, num_clips)`` (as integers) over the re-timed video of ``n`` frames.
+  **Short videos loop**: a video with fewer than T re-timed frames is played from its start again until the
+  clip is full (``frames + frames[:missing]``, as the reference ``pad_missing`` does); every test clip is then
+  that same looped clip.
+* **stride** (``stride=8``): PySlowFast (Charades): frame ``k`` is ``start + k * stride``, over a span of
+  ``(T - 1) * stride + 1`` frames. Training picks an integer start uniformly (for a video shorter than the
+  span, the start is drawn from ``[num_frames - span, 0]``); testing spaces starts by
+  ``round(i * max(num_frames - span, 0) / (num_clips - 1))`` (one clip: the centred start).
+  **Short videos clamp**: indices outside the video repeat its first/last frame, as PySlowFast does.
+
+If the video's own fps is unknown (0, None, NaN) the fps mode treats it as equal to the target (stride 1).
+All functions are pure given ``rng`` (a ``numpy.random.Generator``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_EPS = 1e-6  # guards floor() against 2.9999999 from float accumulation
+
+
+def _check(num_frames: int, num_frames_out: int) -> tuple[int, int]:
+    num_frames, num_frames_out = int(num_frames), int(num_frames_out)
+    if num_frames < 1:
+        raise ValueError(f"video has {num_frames} frames; need at least 1")
+    if num_frames_out < 1:
+        raise ValueError(f"clip length must be >= 1, got {num_frames_out}")
+    return num_frames, num_frames_out
+
+
+def _mode(target_fps, stride) -> str:
+    if (target_fps is None) == (stride is None):
+        raise ValueError("give exactly one of target_fps (re-time to an fps) or stride (every k-th frame)")
+    if stride is not None:
+        if int(stride) != stride or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        return "stride"
+    if not target_fps or target_fps <= 0:
+        raise ValueError(f"target_fps must be positive, got {target_fps!r}")
+    return "fps"
+
+
+def fps_step(video_fps, target_fps: float) -> float:
+    """Source frames per output frame when re-timing ``video_fps`` to ``target_fps``."""
+    if video_fps is None or not math.isfinite(float(video_fps)) or float(video_fps) <= 0:
+        return 1.0
+    return float(video_fps) / float(target_fps)
+
+
+def loop_pad(indices: np.ndarray, length: int) -> np.ndarray:
+    """Repeat ``indices`` from its start until it has ``length`` entries (or cut it to ``length``)."""
+    return np.resize(np.asarray(indices, dtype=np.int64), int(length))
+
+
+def retimed_indices(num_frames: int, video_fps, target_fps: float) -> np.ndarray:
+    """Source frame of each output frame when the whole video is re-timed to ``target_fps``.
+
+    Output times run ``0, 1/target, 2/target, ...`` up to half a source frame before the end, as in the
+    reference decoder; each maps to the source frame shown at that time.
+    """
+    num_frames = int(num_frames)
+    step = fps_step(video_fps, target_fps)
+    n = max(1, math.ceil((num_frames - 0.5) / step))
+    idx = np.floor(np.arange(n) * step + _EPS).astype(np.int64)
+    return np.clip(idx, 0, num_frames - 1)
+
+
+def train_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, rng=None, *, stride=None):
+    """One training clip: (num_frames_out,) source frame indices from a uniformly random start."""
+    num_frames, T = _check(num_frames, num_frames_out)
+    mode = _mode(target_fps, stride)
+    rng = rng if rng is not None else np.random.default_rng()
+    if mode == "stride":
+        span = (T - 1) * int(stride) + 1
+        lo, hi = (num_frames - span, 0) if span > num_frames else (0, num_frames - span)
+        start = int(rng.integers(lo, hi, endpoint=True))
+        return np.clip(start + np.arange(T, dtype=np.int64) * int(stride), 0, num_frames - 1)
+
+    step = fps_step(video_fps, target_fps)
+    span = T * step  # source frames covered by the clip
+    if span > num_frames:
+        return loop_pad(retimed_indices(num_frames, video_fps, target_fps), T)
+    start = rng.uniform(0.0, num_frames - span)
+    idx = np.floor(start + np.arange(T) * step + _EPS).astype(np.int64)
+    return np.clip(idx, 0, num_frames - 1)
+
+
+def test_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, num_clips=10, *, stride=None):
+    """``num_clips`` clips evenly spaced over the whole video: (num_clips, num_frames_out) indices."""
+    num_frames, T = _check(num_frames, num_frames_out)
+    mode = _mode(target_fps, stride)
+    num_clips = int(num_clips)
+    if num_clips < 1:
+        raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+    if mode == "stride":
+        span = (T - 1) * int(stride) + 1
+        room = max(num_frames - span, 0)
+        if num_clips == 1:
+            starts = np.array([int(np.round(room / 2))])
+        else:
+            starts = np.round(np.arange(num_clips) * (room / (num_clips - 1))).astype(np.int64)
+        idx = starts[:, None] + np.arange(T, dtype=np.int64)[None, :] * int(stride)
+        return np.clip(idx, 0, num_frames - 1)
+
+    timeline = retimed_indices(num_frames, video_fps, target_fps)
+    n = len(timeline)
+    if T >= n:
+        return np.tile(loop_pad(timeline, T), (num_clips, 1))
+    starts = np.linspace(0, n - T, num_clips).astype(np.int64)
+    return timeline[starts[:, None] + np.arange(T)[None, :]]

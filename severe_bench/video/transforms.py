@@ -1,0 +1,129 @@
+"""Clip transforms: uint8 frames in, normalised float clip (C, T, H, W) out.
+
+Built on ``torchvision.transforms.v2`` applied to the whole clip as one ``tv_tensors.Video`` (T, C, H, W), so a
+random crop, flip or colour jitter draws its parameters once and applies them to every frame alike.
+Spatial work happens on uint8 (crop first, then jitter on the small crop) to stay cheap on CPU.
+
+Accepted input: a numpy array (T, H, W, 3) uint8 as ``VideoHandle.get_frames`` returns it, or a uint8 tensor
+(T, C, H, W).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CHANNEL_ORDERS = ("RGB", "BGR")
+
+
+def as_video_tensor(clip) -> tv_tensors.Video:
+    """(T, H, W, 3) uint8 numpy or (T, C, H, W) tensor -> uint8 ``Video`` (T, C, H, W)."""
+    if isinstance(clip, np.ndarray):
+        if clip.ndim != 4 or clip.shape[-1] != 3:
+            raise ValueError(f"expected frames (T, H, W, 3), got {clip.shape}")
+        clip = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2)
+    elif isinstance(clip, torch.Tensor):
+        if clip.ndim != 4 or clip.shape[1] != 3:
+            raise ValueError(f"expected a tensor (T, 3, H, W), got {tuple(clip.shape)}")
+    else:
+        raise TypeError(f"expected a numpy array or tensor, got {type(clip).__name__}")
+    return tv_tensors.Video(clip)
+
+
+class _ToModelInput:
+    """uint8 (..., T, C, H, W) -> float, /255, optional mean/std, optional RGB->BGR, -> (..., C, T, H, W)."""
+
+    def __init__(self, mean, std, channel_order):
+        if channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither (no normalisation)")
+        self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = None if std is None else torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.bgr = channel_order == "BGR"
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        x = clip.as_subclass(torch.Tensor).to(torch.float32).div_(255.0)
+        if self.mean is not None:
+            x = x.sub_(self.mean).div_(self.std)
+        if self.bgr:  # after normalising with RGB statistics, as the reference `switch_channels` does
+            x = x.flip(-3)
+        return x.transpose(-4, -3).contiguous()  # (..., T, C, H, W) -> (..., C, T, H, W)
+
+
+class ClipTransform:
+    """A uint8 spatial pipeline (``v2.Compose``) followed by conversion to the model's input."""
+
+    def __init__(self, spatial: v2.Transform, to_input: _ToModelInput, crops: str | None = None,
+                 crop: int | None = None):
+        self.spatial, self.to_input, self.crops, self.crop = spatial, to_input, crops, crop
+
+    def __call__(self, clip) -> torch.Tensor:
+        video = self.spatial(as_video_tensor(clip))
+        if self.crops == "three":
+            video = torch.stack(three_crops(video, self.crop))
+        return self.to_input(video)
+
+    def __repr__(self):
+        return f"ClipTransform(spatial={self.spatial}, crops={self.crops or 'one'})"
+
+
+def three_crops(video: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Left/centre/right (or top/centre/bottom for portrait) square crops along the long side.
+
+    As PySlowFast's ``uniform_crop`` for spatial views 0, 1, 2; the short side is centred.
+    """
+    h, w = video.shape[-2:]
+    if min(h, w) < size:
+        raise ValueError(f"cannot take {size}px crops from a {w}x{h} clip; resize first")
+    if w >= h:
+        y = (h - size) // 2
+        xs = (0, (w - size) // 2, w - size)
+        return [video[..., y:y + size, x:x + size] for x in xs]
+    x = (w - size) // 2
+    ys = (0, (h - size) // 2, h - size)
+    return [video[..., y:y + size, x:x + size] for y in ys]
+
+
+def train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0), hflip: bool = True,
+                    color_jitter: Sequence[float] | None = (0.4, 0.4, 0.4, 0.2),
+                    mean: Sequence[float] | None = IMAGENET_MEAN, std: Sequence[float] | None = IMAGENET_STD,
+                    channel_order: str = "RGB", ratio: Sequence[float] = (3 / 4, 4 / 3),
+                    resize_short_range: Sequence[int] | None = None) -> ClipTransform:
+    """Training augmentation, identical for all frames of a clip. Output (C, T, crop, crop) float32.
+
+    Default (SEVERE action recognition): RandomResizedCrop(crop, scale, ratio), horizontal flip, colour jitter
+    (brightness, contrast, saturation, hue). With ``resize_short_range=(lo, hi)`` (PySlowFast, Charades) the
+    random resized crop is replaced by resizing the short side to a random size in [lo, hi] then a random
+    ``crop``. ``color_jitter=None`` disables jitter; ``mean=std=None`` only scales to [0, 1].
+    """
+    ops: list[v2.Transform] = []
+    if resize_short_range is not None:
+        lo, hi = (int(v) for v in resize_short_range)
+        ops += [v2.RandomShortestSize(list(range(lo, hi + 1)), antialias=True), v2.RandomCrop(crop)]
+    else:
+        ops.append(v2.RandomResizedCrop(crop, scale=tuple(scale), ratio=tuple(ratio), antialias=True))
+    if hflip:
+        ops.append(v2.RandomHorizontalFlip())
+    if color_jitter is not None and any(color_jitter):
+        ops.append(v2.ColorJitter(*color_jitter))
+    return ClipTransform(v2.Compose(ops), _ToModelInput(mean, std, channel_order))
+
+
+def test_transform(resize_short: int = 128, crop: int = 112, mean: Sequence[float] | None = IMAGENET_MEAN,
+                   std: Sequence[float] | None = IMAGENET_STD, channel_order: str = "RGB",
+                   spatial_crops: int = 1) -> ClipTransform:
+    """Deterministic test view(s): short side -> ``resize_short``, then a centre crop (output (C, T, crop,
+    crop)) or three crops along the long side (``spatial_crops=3``; output (3, C, T, crop, crop))."""
+    if spatial_crops not in (1, 3):
+        raise ValueError(f"spatial_crops must be 1 or 3, got {spatial_crops}")
+    resize = v2.Resize(int(resize_short), antialias=True)
+    if spatial_crops == 1:
+        return ClipTransform(v2.Compose([resize, v2.CenterCrop(crop)]), _ToModelInput(mean, std, channel_order))
+    return ClipTransform(v2.Compose([resize]), _ToModelInput(mean, std, channel_order), crops="three", crop=crop)
