@@ -3,7 +3,8 @@ last pass's model on evenly spaced test clips. One runner serves three protocol 
 
 - ``finetune``: single-label, CNN track (cross-entropy, mean softmax over clips);
 - ``finetune_multilabel``: Charades-style (binary cross-entropy, max-pooled sigmoid over views, mAP);
-- ``finetune_vit``: VideoMAE recipe (AdamW + layer decay, warm-up cosine, mixup/cutmix, label smoothing).
+- ``finetune_vit``: VideoMAE recipe (AdamW + layer decay, warm-up cosine, mixup/cutmix, label smoothing);
+- ``linear``: linear evaluation (PROTOCOL.md §4): frozen backbone with BatchNorm in eval mode, new linear head.
 
 Every value comes from ``ctx.task.protocol``. State is saved after each pass and a rerun resumes from it.
 """
@@ -97,6 +98,9 @@ def run(ctx: RunContext) -> Outcome:
     model = VideoClassifier(ctx.checkpoint.backbone, ctx.num_classes, float(proto.get("head", {}).get("dropout", 0)))
     if proto.get("head", {}).get("drop_path") and hasattr(model.backbone, "set_drop_path"):
         model.backbone.set_drop_path(float(proto["head"]["drop_path"]))
+    frozen = bool(proto.get("freeze_backbone", False))
+    if frozen:
+        model.backbone.requires_grad_(False)
     model.to(ctx.device)
     optimizer = build_optimizer(model, optim_spec, batch)
     lr0 = base_lr(optim_spec, batch)
@@ -121,6 +125,8 @@ def run(ctx: RunContext) -> Outcome:
         t0 = time.time()
         train_ds.set_epoch(p)
         model.train()
+        if frozen:
+            model.backbone.eval()  # BatchNorm statistics stay those of pre-training
         loader = DataLoader(train_ds, batch_size=batch, shuffle=True, drop_last=False, collate_fn=collate_ok,
                             generator=torch.Generator().manual_seed(ctx.seed * 100003 + p), **_loader_kwargs(ctx.workers))
         losses = []

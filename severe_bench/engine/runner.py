@@ -27,6 +27,7 @@ PROTOCOL_RUNNERS = {
     "finetune": "severe_bench.engine.finetune",
     "finetune_multilabel": "severe_bench.engine.finetune",
     "finetune_vit": "severe_bench.engine.finetune",
+    "linear": "severe_bench.engine.finetune",
     "counting": "severe_bench.engine.counting",
 }
 
