@@ -370,13 +370,15 @@ def test_diving48_json_and_vocab(tmp_path):
     write(tmp_path / "Diving48_V2_train.json", json.dumps([
         {"vid_name": "-mmq0PT-u8k_00155", "label": 1, "start_frame": 0, "end_frame": 76},
         {"vid_name": "_8Vy3dlHg2w_00000", "label": 0, "start_frame": 10, "end_frame": 50}]))
-    write(tmp_path / "Diving48_vocab.json", json.dumps([["Back", "15som", "05Twis", "FREE"], ["Back", "15som", "15Twis", "FREE"]]))
+    vocab = [["Back", "15som", "05Twis", "FREE"], ["Back", "15som", "15Twis", "FREE"]]
+    write(tmp_path / "Diving48_vocab.json", json.dumps(vocab))
     ann = read_annotations("diving48", tmp_path, DIVING, "train")
     assert [(s.video, s.label, s.meta) for s in ann.samples] == [
         ("rgb/-mmq0PT-u8k_00155.mp4", 1, {"start_frame": 0, "end_frame": 76}),
         ("rgb/_8Vy3dlHg2w_00000.mp4", 0, {"start_frame": 10, "end_frame": 50})]
     ds = {**DIVING, "files": {**DIVING["files"], "classes": "Diving48_vocab.json"}}
-    assert read_annotations("diving48", tmp_path, ds, "train").class_names == ["Back 15som 05Twis FREE", "Back 15som 15Twis FREE"]
+    names = read_annotations("diving48", tmp_path, ds, "train").class_names
+    assert names == ["Back 15som 05Twis FREE", "Back 15som 15Twis FREE"]
     write(tmp_path / "Diving48_V2_test.json", json.dumps([{"vid_name": "a", "label": 0}, {"vid_name": "b"}]))
     with pytest.raises(AnnotationError, match=r"Diving48_V2_test.json: entry #2 lacks"):
         read_annotations("diving48", tmp_path, DIVING, "test")

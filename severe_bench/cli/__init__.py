@@ -48,7 +48,10 @@ def cli():
 def main(argv=None):
     """Entry point: user mistakes (SevereError) print a clear message, never a traceback."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        # standalone_mode=False returns ctx.exit() codes instead of raising; pass them on
+        rv = cli.main(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except SevereError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -8,7 +8,7 @@ pair comes from three matrix products (tr(K̃L̃), 1ᵀK̃1·1ᵀL̃1, 1ᵀK̃L�
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -89,13 +89,6 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
         tail = bounds.pop()
         bounds[-1] = (bounds[-1][0], tail[1])
     return bounds
-
-
-def iter_batches(arrays: Sequence[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
-    """Aligned row-slices of (possibly memory-mapped) arrays; only one batch is read at a time."""
-    n = len(arrays[0])
-    for start, stop in batch_bounds(n, batch_size):
-        yield [np.asarray(a[start:stop], dtype=np.float64) for a in arrays]
 
 
 def minibatch_cka_matrix(feats_a: Sequence[np.ndarray], feats_b: Sequence[np.ndarray], batch_size: int = 256,

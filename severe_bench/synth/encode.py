@@ -9,7 +9,7 @@ import numpy as np
 
 # extension -> (encoder, encoder options); one encoder thread keeps the output bytes deterministic
 CODECS = {
-    ".avi": ("mpeg4", {"qscale": "3"}),  # UCF101/HMDB51 style: MPEG-4 part 2 in AVI
+    ".avi": ("mpeg4", {"qmin": "2", "qmax": "4"}),  # UCF101/HMDB51 style: MPEG-4 part 2 in AVI
     ".mp4": ("libx264", {"crf": "20", "preset": "veryfast"}),  # FineGym / Charades / Diving48 style
     ".webm": ("libvpx-vp9", {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8"}),  # SSv2 style
     ".mkv": ("libx264", {"crf": "20", "preset": "veryfast"}),

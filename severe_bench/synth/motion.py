@@ -25,7 +25,7 @@ import numpy as np
 
 from .common import FRAME_H, FRAME_W, smoothstep, ucf_video_name, video_rng, write_lines
 from .encode import write_video
-from .render import PALETTE, Canvas, paint, random_colour, to_uint8
+from .render import Canvas, paint, random_colour, to_uint8
 
 NAME = "synth_motion"
 FORMAT = "ucf101"
@@ -126,4 +126,4 @@ def generate(root: Path, seed: int, cfg: dict) -> dict:
     }
 
 
-__all__ = ["CLASSES", "FORMAT", "NAME", "generate", "render_clip", "PALETTE"]
+__all__ = ["CLASSES", "FORMAT", "NAME", "generate", "render_clip"]

@@ -109,7 +109,9 @@ def read_frame_list(path: Path, num_classes: int, dataset: dict) -> list[Sample]
         if len(row) == 4:  # an unquoted empty labels column
             row.append("")
         if len(row) != 5:
-            raise AnnotationError(path, lineno, f"expected 5 space-separated columns {FRAME_LIST_HEADER}, got {len(row)}")
+            raise AnnotationError(
+                path, lineno, f"expected 5 space-separated columns {FRAME_LIST_HEADER}, got {len(row)}"
+            )
         vid, _, _, frame_path, labels = row
         labels = labels.replace('"', "").strip()
         idx = {parse_int(x, path, lineno, "label") for x in labels.split(",") if x.strip()} if labels else set()

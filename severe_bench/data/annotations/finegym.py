@@ -22,7 +22,9 @@ from .base import (
 )
 
 CLIP_RE = re.compile(r"^(?P<ytid>.+)_E_(?P<es>\d+)_(?P<ee>\d+)_A_(?P<as>\d+)_(?P<ae>\d+)$")
-CATEGORY_RE = re.compile(r"^Clabel:\s*(?P<c>\d+)\s*;\s*set:\s*(?P<s>\d+)\s*;\s*Glabel:\s*(?P<g>\d+)\s*;\s*(?P<name>.*)$")
+CATEGORY_RE = re.compile(
+    r"^Clabel:\s*(?P<c>\d+)\s*;\s*set:\s*(?P<s>\d+)\s*;\s*Glabel:\s*(?P<g>\d+)\s*;\s*(?P<name>.*)$"
+)
 
 
 def required(dataset: dict, split: str) -> list[str]:

@@ -8,7 +8,6 @@ Video = ``<video_dir>/<class>/<video>.avi``.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ...errors import AnnotationError, ConfigError

@@ -34,7 +34,9 @@ def parse_line(text: str, path: Path, lineno: int) -> tuple[str, int, dict]:
     if ";" in text:
         cols = [c.strip() for c in text.split(";")]
         if len(cols) not in (2, 3, 4) or not cols[0]:
-            raise AnnotationError(path, lineno, f"expected 'path;label' (or path;frames;label, path;start;end;label), got {text!r}")
+            raise AnnotationError(
+                path, lineno, f"expected 'path;label' (or path;frames;label, path;start;end;label), got {text!r}"
+            )
         nums = cols[1:]
     else:
         m = WS_LINE.match(text)

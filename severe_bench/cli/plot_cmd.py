@@ -1,0 +1,54 @@
+"""``severe plot``: figures from result JSONs (PNG and PDF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from ..errors import SevereError
+
+KINDS = ("factor-bars", "sample-curve", "scatter", "summary")
+
+
+@click.command("plot")
+@click.argument("results", nargs=-1, type=click.Path())
+@click.option("--kind", "kinds", type=click.Choice(KINDS + ("all",)), multiple=True, required=True,
+              help="Figure to draw (repeatable): factor-bars, sample-curve, scatter (each task against UCF101 "
+                   "with Pearson and Kendall correlation), summary (one page per checkpoint), or all.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@click.option("--with-reference", is_flag=True, help="Include the published rows shipped with severe-bench.")
+@click.option("--ties", type=click.Choice(["min", "average"]), default="min", show_default=True,
+              help="Tie rule of the ranks shown in summaries.")
+def plot(results, kinds, out_dir, with_reference, ties):
+    """Draw figures from RESULTS (result JSON files or directories)."""
+    from ..report import build_table, load_reference, load_results
+    from ..report import plots
+
+    frames = []
+    if with_reference:
+        frames.append(load_reference())
+    if results:
+        user = load_results(results)
+        if user.empty:
+            raise SevereError(f"no severe-bench result JSONs found under: {', '.join(results)}")
+        frames.append(user)
+    if not frames:
+        raise SevereError("nothing to plot: pass result JSONs/directories and/or --with-reference")
+    observations = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    wanted = KINDS if "all" in kinds else tuple(dict.fromkeys(kinds))
+    out = Path(out_dir)
+    table = build_table(observations, tie_rule=ties)
+    written = []
+    for kind in wanted:
+        if kind == "factor-bars":
+            written += plots.factor_bars(table, out)
+        elif kind == "sample-curve":
+            written += plots.sample_curves(observations, out)
+        elif kind == "scatter":
+            written += plots.scatter_vs_ucf101(table, out)
+        elif kind == "summary":
+            written += plots.summaries(table, observations, out)
+    for p in written:
+        click.echo(str(p))
