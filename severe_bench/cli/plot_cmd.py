@@ -40,15 +40,19 @@ def plot(results, kinds, out_dir, with_reference, ties):
     wanted = KINDS if "all" in kinds else tuple(dict.fromkeys(kinds))
     out = Path(out_dir)
     table = build_table(observations, tie_rule=ties)
-    written = []
+    draw = {
+        "factor-bars": lambda: plots.factor_bars(table, out),
+        "sample-curve": lambda: plots.sample_curves(observations, out),
+        "scatter": lambda: plots.scatter_vs_ucf101(table, out),
+        "summary": lambda: plots.summaries(table, observations, out),
+    }
     for kind in wanted:
-        if kind == "factor-bars":
-            written += plots.factor_bars(table, out)
-        elif kind == "sample-curve":
-            written += plots.sample_curves(observations, out)
-        elif kind == "scatter":
-            written += plots.scatter_vs_ucf101(table, out)
-        elif kind == "summary":
-            written += plots.summaries(table, observations, out)
-    for p in written:
-        click.echo(str(p))
+        try:
+            written = draw[kind]()
+        except SevereError as exc:
+            if "all" not in kinds:
+                raise
+            click.echo(f"skipped {kind}: {exc}", err=True)  # "all" draws what the results allow
+            continue
+        for p in written:
+            click.echo(str(p))

@@ -81,7 +81,7 @@ def _num_classes(task, root) -> int | None:
     return len(names)
 
 
-def _effective_normalisation(proto: dict, info: dict) -> dict:
+def effective_normalisation(proto: dict, info: dict) -> dict:
     """A checkpoint's own input convention (TCLR: no normalisation, BGR) wins over the protocol default."""
     norm = dict(proto.get("normalisation") or {})
     quirk = info.get("normalisation")
@@ -107,7 +107,7 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
     loaded = load_checkpoint(opts.checkpoint, arch=opts.arch, allow_partial=opts.allow_partial, trust=opts.trust_checkpoint)
     info = loaded.info
     arch = info["architecture"]
-    label = opts.label or info.get("name") or Path(opts.checkpoint).stem
+    label = opts.label or info.get("label") or info.get("name") or Path(opts.checkpoint).stem
     log(f"checkpoint {opts.checkpoint}: {arch}, layout {info.get('layout')}, sha256 {str(info.get('sha256'))[:12]}")
     if info.get("missing"):
         log(f"  WARNING: partial load (--allow-partial): {len(info['missing'])} backbone keys missing")
@@ -158,7 +158,7 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
         f"protocol {task.protocol['name']} {task.protocol_hash} ({task.profile})")
     ctx = RunContext(
         task=task, root=root, train_samples=train, test_samples=test, num_classes=num_classes,
-        checkpoint=_fresh(loaded), normalisation=_effective_normalisation(task.protocol, info), seed=seed,
+        checkpoint=_fresh(loaded), normalisation=effective_normalisation(task.protocol, info), seed=seed,
         device=device, work_dir=work, workers=opts.workers, log=log,
         overrides=dict(info.get("finetune_overrides") or {}) if task.protocol["name"] != "counting" else {},
     )

@@ -21,8 +21,6 @@ from ..errors import SevereError
 from .aggregate import SevereTable
 from .layout import Column
 
-PLOT_KINDS = ("factor-bars", "sample-curve", "scatter", "summary")
-
 
 def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +73,8 @@ def factor_bars(table: SevereTable, out_dir: Path) -> list[Path]:
             ax.bar(x, np.nan_to_num(values), yerr=errors, color=colors, capsize=2, edgecolor="black", linewidth=0.3)
             for xi, v in zip(x, values):
                 if np.isnan(v):
-                    ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90)
+                    ax.text(xi, 0.03, "n/a", ha="center", va="bottom", fontsize=6, rotation=90,
+                            transform=ax.get_xaxis_transform())
             ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
             ax.set_title(f"{group}: {col.title}", fontsize=9)
             ax.set_ylabel(_ylabel(col), fontsize=8)
@@ -111,7 +110,8 @@ def sample_curves(observations: pd.DataFrame, out_dir: Path) -> list[Path]:
                         ms=4, capsize=2, label=method, color=color)
         ax.set_xscale("log")
         ax.set_xlabel("fine-tuning samples")
-        ax.set_ylabel(metric.replace("_", " ") + (" ↓" if metric == "counting_error" else ""))
+        unit = rows["unit"].iloc[0]
+        ax.set_ylabel(metric.replace("_", " ") + (" ↓" if metric == "counting_error" else f" ({unit})"))
         ax.set_title(f"{dataset} ({protocol})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -240,3 +240,27 @@ def summaries(table: SevereTable, observations: pd.DataFrame, out_dir: Path) -> 
     for label in user_labels:
         paths += _save(_summary_page(table, observations, label), out_dir, f"summary_{slug(label)}")
     return paths
+
+
+# --- CKA heatmaps --------------------------------------------------------------------------------------
+
+def cka_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str, out_dir: Path,
+                stem: str, row_axis: str = "", col_axis: str = "") -> list[Path]:
+    """A CKA matrix as an annotated heatmap (0..1, viridis)."""
+    size = max(len(row_labels), len(col_labels))
+    fig = Figure(figsize=(1.6 + 0.7 * max(size, 3), 1.2 + 0.6 * max(size, 3)), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", origin="lower")
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
+    ax.set_xlabel(col_axis, fontsize=8)
+    ax.set_ylabel(row_axis, fontsize=8)
+    if size <= 16:
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                v = matrix[i, j]
+                ax.text(j, i, "nan" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if not np.isnan(v) and v < 0.6 else "black")
+    fig.colorbar(im, ax=ax, label="CKA")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, out_dir, stem)

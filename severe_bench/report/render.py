@@ -227,10 +227,12 @@ def render_latex(table: SevereTable, rank_colors: bool = False, standalone: bool
     if rules:
         w("".join(rules) + "\n")
     w(" & ".join(["Method"] + [t for _, t in titles]) + " \\\\\n\\midrule\n")
+    provenance = list(table.rows["provenance"])
+    blocks = 1 + sum(a != b for a, b in zip(provenance, provenance[1:]))
     previous = None
     for label in table.labels:
         prov = table.rows.at[label, "provenance"]
-        if previous is not None and prov != previous:
+        if blocks == 2 and previous is not None and prov != previous:  # published rows, then evaluated ones
             w("\\midrule\n")
         previous = prov
         w(" & ".join([escape(label)] + [_latex_cell(c, rank_colors) for c in grid[label]]) + " \\\\\n")

@@ -116,3 +116,51 @@ def minibatch_cka_matrix(feats_a: Sequence[np.ndarray], feats_b: Sequence[np.nda
 
 def minibatch_cka(x: np.ndarray, y: np.ndarray, **kw) -> float:
     return float(minibatch_cka_matrix([x], [y], **kw)[0, 0])
+
+
+class RowSubset:
+    """A row subset of a (memory-mapped) array without copying it: ``view[idx]`` reads only those rows."""
+
+    def __init__(self, array, rows: np.ndarray):
+        self.array, self.rows = array, np.asarray(rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, idx):
+        return self.array[self.rows[idx]]
+
+
+def finite_rows(arrays: Sequence, chunk: int = 4096) -> np.ndarray:
+    """Indices of the rows that are finite in every array (read chunk by chunk)."""
+    n = len(arrays[0])
+    keep = np.ones(n, dtype=bool)
+    for a in arrays:
+        for s in range(0, n, chunk):
+            block = np.asarray(a[s:s + chunk], dtype=np.float64).reshape(min(chunk, n - s), -1)
+            keep[s:s + chunk] &= np.isfinite(block).all(1)
+    return np.flatnonzero(keep)
+
+
+def cka_of_arrays(feats_a: Sequence, feats_b: Sequence, batch_size: int = 1024, kernel: str = "linear",
+                  rbf_scale: float = 1.0, device: str = "cpu", strict: bool = True) -> tuple[np.ndarray, int]:
+    """(CKA matrix, examples used) between stored representations; rows non-finite in any of them
+    (e.g. undecodable videos) are left out of all. ``strict``: a constant representation (CKA undefined, NaN)
+    is an error instead of a NaN entry."""
+    from ..errors import SevereError
+
+    arrays = list(feats_a) + list(feats_b)
+    sizes = sorted({len(a) for a in arrays})
+    if len(sizes) != 1:
+        raise SevereError(f"the representations have different numbers of rows ({sizes}); CKA compares the "
+                          "same examples in the same order")
+    rows = finite_rows(arrays)
+    if len(rows) < MIN_BATCH:
+        raise SevereError(f"CKA needs at least {MIN_BATCH} examples with finite features, got {len(rows)}")
+    view = [RowSubset(a, rows) for a in arrays]
+    p = len(feats_a)
+    matrix = minibatch_cka_matrix(view[:p], view[p:], batch_size=batch_size, kernel=kernel, rbf_scale=rbf_scale,
+                                  device=device)
+    if strict and np.isnan(matrix).any():
+        raise SevereError("CKA is undefined for a constant representation (zero HSIC with itself)")
+    return matrix, len(rows)

@@ -1,7 +1,15 @@
-"""Write frames to a real encoded video file with PyAV (the codec follows the file extension)."""
+"""Write frames to a real encoded video file with PyAV (the codec follows the file extension).
+
+libx264 output can differ in a few low bits between runs of the same input in one process (seen with the
+PyAV 18 wheels); the pictures are the same up to encoder rounding, which is why the suite manifest hashes
+annotation files, not videos.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +39,10 @@ def write_video(path, frames: np.ndarray, fps: float, codec: str | None = None, 
     codec = codec or default_codec
     options = dict(default_options if options is None else options) if codec == default_codec else dict(options or {})
     path.parent.mkdir(parents=True, exist_ok=True)
+    if codec.startswith("libvpx") and "decord" in sys.modules:
+        # decord's wheel bundles an old libvpx; once it is loaded, PyAV's VP8/VP9 encoders bind to it and fail
+        # to open. Encode in a fresh interpreter instead (decoding is unaffected: FFmpeg decodes VP8/9 natively).
+        return _encode_in_subprocess(path, frames, fps, codec, options)
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=rate, options=options)
@@ -41,4 +53,19 @@ def write_video(path, frames: np.ndarray, fps: float, codec: str | None = None, 
                 container.mux(packet)
         for packet in stream.encode():  # flush delayed frames
             container.mux(packet)
+    return path
+
+
+def _encode_in_subprocess(path: Path, frames: np.ndarray, fps: float, codec: str, options: dict) -> Path:
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        npy = Path(tmp) / "frames.npy"
+        np.save(npy, frames)
+        args = json.dumps([str(path), str(npy), float(fps), codec, options])
+        code = ("import json, sys, numpy as np; from severe_bench.synth.encode import write_video; "
+                "p, f, fps, c, o = json.loads(sys.argv[1]); write_video(p, np.load(f), fps, codec=c, options=o)")
+        done = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"encoding {path} with {codec} failed: {done.stderr.strip()[-500:]}")
     return path

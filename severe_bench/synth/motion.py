@@ -73,8 +73,8 @@ def render_clip(cls: str, scene_rng: np.random.Generator, clip_rng: np.random.Ge
     canvas = Canvas(FRAME_H, FRAME_W)
     bg = canvas.background(scene_rng)
     kind = SHAPES[int(scene_rng.integers(len(SHAPES)))]
-    colour_name, colour = random_colour(scene_rng)
-    _, distractor_colour = random_colour(scene_rng, exclude=(colour_name,))
+    colour_name, colour = random_colour(scene_rng, avoid=bg.mean(axis=(0, 1)))
+    _, distractor_colour = random_colour(scene_rng, exclude=(colour_name,), avoid=bg.mean(axis=(0, 1)))
     distractor = canvas.shape(SHAPES[int(scene_rng.integers(len(SHAPES)))], scene_rng.uniform(8, FRAME_W - 8),
                               scene_rng.uniform(8, FRAME_H - 8), scene_rng.uniform(3, 7), scene_rng.uniform(0, 3))
     bg = paint(bg, distractor, distractor_colour)
@@ -121,7 +121,7 @@ def generate(root: Path, seed: int, cfg: dict) -> dict:
         "codec": "mpeg4",
         "fps": FPS,
         "frame_size": [FRAME_H, FRAME_W],
-        "files": {"classes": "ucfTrainTestlist/classInd.txt", "train": "ucfTrainTestlist/trainlist01.txt",
+        "files": {"class_index": "ucfTrainTestlist/classInd.txt", "train": "ucfTrainTestlist/trainlist01.txt",
                   "test": "ucfTrainTestlist/testlist01.txt"},
     }
 

@@ -99,7 +99,12 @@ def to_uint8(frames) -> np.ndarray:
     return np.clip(np.rint(np.asarray(frames)), 0, 255).astype(np.uint8)
 
 
-def random_colour(rng: np.random.Generator, exclude=()):
+def random_colour(rng: np.random.Generator, exclude=(), avoid=None, min_distance: float = 110.0):
+    """A random palette colour (name, rgb), not in ``exclude`` and, given ``avoid`` (e.g. the background's
+    mean colour), at least ``min_distance`` away from it in RGB so the shape stays visible."""
     names = [n for n in PALETTE if n not in exclude]
+    if avoid is not None:
+        far = [n for n in names if np.linalg.norm(np.subtract(PALETTE[n], avoid)) >= min_distance]
+        names = far or sorted(names, key=lambda n: -np.linalg.norm(np.subtract(PALETTE[n], avoid)))[:1]
     name = names[int(rng.integers(len(names)))]
     return name, PALETTE[name]

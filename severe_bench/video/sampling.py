@@ -17,6 +17,10 @@ Two ways to space the frames of a clip, each following the reference code of the
   ``round(i * max(num_frames - span, 0) / (num_clips - 1))`` (one clip: the centred start).
   **Short videos clamp**: indices outside the video repeat its first/last frame, as PySlowFast does.
 
+``short_video="loop"`` or ``"clamp"`` overrides the mode's own rule for videos shorter than a clip (a protocol
+value in the task file): *loop* plays the frames the clip can take (re-timed, or every ``stride``-th) again
+from the start; *clamp* repeats the last one.
+
 If the video's own fps is unknown (0, None, NaN) the fps mode treats it as equal to the target (stride 1).
 All functions are pure given ``rng`` (a ``numpy.random.Generator``).
 """
@@ -58,9 +62,26 @@ def fps_step(video_fps, target_fps: float) -> float:
     return float(video_fps) / float(target_fps)
 
 
+SHORT_VIDEO_RULES = ("loop", "clamp")
+_DEFAULT_RULE = {"fps": "loop", "stride": "clamp"}
+
+
 def loop_pad(indices: np.ndarray, length: int) -> np.ndarray:
     """Repeat ``indices`` from its start until it has ``length`` entries (or cut it to ``length``)."""
     return np.resize(np.asarray(indices, dtype=np.int64), int(length))
+
+
+def clamp_pad(indices: np.ndarray, length: int) -> np.ndarray:
+    """Repeat the last of ``indices`` until it has ``length`` entries (or cut it to ``length``)."""
+    idx = np.asarray(indices, dtype=np.int64)[: int(length)]
+    return np.concatenate([idx, np.full(int(length) - len(idx), idx[-1], dtype=np.int64)])
+
+
+def _rule(mode: str, short_video) -> str:
+    rule = short_video or _DEFAULT_RULE[mode]
+    if rule not in SHORT_VIDEO_RULES:
+        raise ValueError(f"short_video must be one of {SHORT_VIDEO_RULES}, got {short_video!r}")
+    return rule
 
 
 def retimed_indices(num_frames: int, video_fps, target_fps: float) -> np.ndarray:
@@ -76,46 +97,62 @@ def retimed_indices(num_frames: int, video_fps, target_fps: float) -> np.ndarray
     return np.clip(idx, 0, num_frames - 1)
 
 
-def train_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, rng=None, *, stride=None):
+def train_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, rng=None, *, stride=None,
+                       short_video=None):
     """One training clip: (num_frames_out,) source frame indices from a uniformly random start."""
     num_frames, T = _check(num_frames, num_frames_out)
     mode = _mode(target_fps, stride)
+    rule = _rule(mode, short_video)
     rng = rng if rng is not None else np.random.default_rng()
     if mode == "stride":
-        span = (T - 1) * int(stride) + 1
+        stride = int(stride)
+        span = (T - 1) * stride + 1
+        if span > num_frames and rule == "loop":
+            offset = int(rng.integers(0, min(stride, num_frames)))
+            return loop_pad(np.arange(offset, num_frames, stride), T)
         lo, hi = (num_frames - span, 0) if span > num_frames else (0, num_frames - span)
         start = int(rng.integers(lo, hi, endpoint=True))
-        return np.clip(start + np.arange(T, dtype=np.int64) * int(stride), 0, num_frames - 1)
+        return np.clip(start + np.arange(T, dtype=np.int64) * stride, 0, num_frames - 1)
 
     step = fps_step(video_fps, target_fps)
     span = T * step  # source frames covered by the clip
     if span > num_frames:
-        return loop_pad(retimed_indices(num_frames, video_fps, target_fps), T)
+        timeline = retimed_indices(num_frames, video_fps, target_fps)
+        return loop_pad(timeline, T) if rule == "loop" else clamp_pad(timeline, T)
     start = rng.uniform(0.0, num_frames - span)
     idx = np.floor(start + np.arange(T) * step + _EPS).astype(np.int64)
     return np.clip(idx, 0, num_frames - 1)
 
 
-def test_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, num_clips=10, *, stride=None):
+def test_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, num_clips=10, *, stride=None,
+                      short_video=None):
     """``num_clips`` clips evenly spaced over the whole video: (num_clips, num_frames_out) indices."""
     num_frames, T = _check(num_frames, num_frames_out)
     mode = _mode(target_fps, stride)
+    rule = _rule(mode, short_video)
     num_clips = int(num_clips)
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
     if mode == "stride":
-        span = (T - 1) * int(stride) + 1
+        stride = int(stride)
+        span = (T - 1) * stride + 1
+        if span > num_frames and rule == "loop":
+            return np.tile(loop_pad(np.arange(0, num_frames, stride), T), (num_clips, 1))
         room = max(num_frames - span, 0)
         if num_clips == 1:
             starts = np.array([int(np.round(room / 2))])
         else:
             starts = np.round(np.arange(num_clips) * (room / (num_clips - 1))).astype(np.int64)
-        idx = starts[:, None] + np.arange(T, dtype=np.int64)[None, :] * int(stride)
+        idx = starts[:, None] + np.arange(T, dtype=np.int64)[None, :] * stride
         return np.clip(idx, 0, num_frames - 1)
 
     timeline = retimed_indices(num_frames, video_fps, target_fps)
     n = len(timeline)
     if T >= n:
-        return np.tile(loop_pad(timeline, T), (num_clips, 1))
+        clip = loop_pad(timeline, T) if rule == "loop" else clamp_pad(timeline, T)
+        return np.tile(clip, (num_clips, 1))
     starts = np.linspace(0, n - T, num_clips).astype(np.int64)
     return timeline[starts[:, None] + np.arange(T)[None, :]]
+
+
+test_clip_indices.__test__ = False  # a library function, not a pytest test (it starts with "test_")

@@ -1,0 +1,126 @@
+"""Read checkpoint files without running code from them.
+
+Files are read with ``torch.load(weights_only=True)``. Real checkpoints also pickle a few benign extras next to
+the weights: numpy scalars and arrays (best accuracy, self-labels), ``argparse.Namespace`` (training arguments),
+optimizer state and config strings (the latter two are plain containers that ``weights_only`` accepts anyway).
+Exactly those numpy and argparse globals are allow-listed, under both their numpy 2 (``numpy._core``) and numpy 1
+(``numpy.core``) names. Any other global is refused before anything is unpickled, with a message naming it;
+only ``trust=True`` (``--trust-checkpoint``) loads such a file fully, which can execute arbitrary code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import pickle
+import re
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, MissingFileError
+
+TRUST_HINT = ("pass --trust-checkpoint (trust=True) only if you trust whoever made this file: a full load can "
+              "execute arbitrary code")
+
+
+def _numpy_core():
+    core = getattr(np, "_core", None)
+    return core if core is not None and hasattr(core, "multiarray") else np.core
+
+
+@lru_cache(maxsize=1)
+def safe_globals() -> list:
+    """The allow-list: numpy array/scalar reconstruction, numpy dtypes, argparse.Namespace."""
+    ma = _numpy_core().multiarray
+    allowed: list = [ma._reconstruct, ma.scalar, np.ndarray, np.dtype, argparse.Namespace]
+    for name in ("_reconstruct", "scalar"):  # files written with numpy 1.x name numpy.core.multiarray.*
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+            allowed.append((getattr(ma, name), f"{module}.{name}"))
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 pickles dtype instances through their classes
+    if dtypes is not None:
+        allowed += [getattr(dtypes, n) for n in getattr(dtypes, "__all__", []) if isinstance(getattr(dtypes, n, None), type)]
+    return allowed
+
+
+@lru_cache(maxsize=1)
+def allowed_names() -> frozenset[str]:
+    names = set()
+    for item in safe_globals():
+        if isinstance(item, tuple):
+            names.add(item[1])
+        else:
+            names.add(f"{item.__module__}.{item.__qualname__}")
+    return frozenset(names)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_looks_like_checkpoint(path: Path) -> None:
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        raise CheckpointError(f"{path}: the file is empty")
+    if zipfile.is_zipfile(path) or head[:1] == b"\x80":  # torch zip format, or a (legacy) pickle stream
+        return
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype", b"<html")):
+        raise CheckpointError(f"{path}: this is an HTML page, not a checkpoint (a download that needed a login or "
+                              "a confirmation page?)")
+    raise CheckpointError(f"{path}: not a PyTorch checkpoint (starts with {head[:16]!r})")
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # legacy (non-zip) files: rely on the unpickler's own refusal below
+        return []
+    return [g for g in found if g not in allowed_names()]
+
+
+_GLOBAL_RE = re.compile(r"(?:Unsupported global: GLOBAL|global)\s+([A-Za-z_][\w.]*)")
+
+
+def load_file(path: str | Path, trust: bool = False):
+    """The unpickled checkpoint object (usually a dict), weights on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"checkpoint file not found: {path}")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    _check_looks_like_checkpoint(path)
+    if trust:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    unsafe = _unsafe_globals(path)
+    if unsafe:
+        raise CheckpointError(f"{path}: refused to load: the file pickles global(s) outside the allow-list: "
+                              f"{', '.join(unsafe)}; {TRUST_HINT}")
+    try:
+        with torch.serialization.safe_globals(safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        names = sorted(set(_GLOBAL_RE.findall(msg)))
+        what = f"global(s) outside the allow-list: {', '.join(names)}" if names else \
+            msg.strip().splitlines()[-1][:300] if msg.strip() else "an unsupported pickle construct"
+        raise CheckpointError(f"{path}: refused to load: the file pickles {what}; {TRUST_HINT}") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {str(exc)[:300]}); "
+                              "is the file complete?") from None
+
+
+def _load_safetensors(path: Path):
+    try:
+        from safetensors.torch import load_file as st_load
+    except ImportError:
+        raise CheckpointError(f"{path}: reading .safetensors files needs the `safetensors` package") from None
+    return st_load(str(path), device="cpu")

@@ -1,0 +1,189 @@
+"""``severe checkpoints list | show NAME | verify PATH_OR_NAME | fetch NAME``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+TRUST_HELP = ("Load files that pickle objects outside the allow-list (numpy, argparse.Namespace). This can run "
+              "arbitrary code from the file: only for files you trust.")
+
+
+def _registry():
+    from ..checkpoints.registry import load_registry
+
+    return load_registry()
+
+
+def _fmt_norm(norm: dict) -> str:
+    if norm.get("mean") is None:
+        return f"none (raw [0, 1] values), {norm.get('channel_order', 'RGB')}"
+    return f"mean {norm['mean']} std {norm['std']}, {norm.get('channel_order', 'RGB')}"
+
+
+@click.group()
+def checkpoints():
+    """Known checkpoints: list, inspect, verify a file, download."""
+
+
+@checkpoints.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_cmd(as_json):
+    """All registry checkpoints (names work anywhere --checkpoint is accepted)."""
+    from tabulate import tabulate
+
+    from ..checkpoints.fetch import find_local
+
+    reg = _registry()
+    rows = []
+    for e in reg.entries.values():
+        local = find_local(e)
+        rows.append({"name": e.name, "label": e.label, "architecture": e.architecture, "layout": e.layout,
+                     "pretraining": e.pretraining.get("dataset", ""), "sha256_known": bool(e.source.sha256),
+                     "local": str(local) if local else None})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [[r["name"], r["label"], r["architecture"], r["layout"], r["pretraining"],
+              "yes" if r["local"] else "-", "yes" if r["sha256_known"] else "-"] for r in rows]
+    click.echo(tabulate(table, headers=["name", "label", "architecture", "layout", "pre-training", "local",
+                                        "sha256"]))
+
+
+@checkpoints.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--recompute", is_flag=True, help="Count FLOPs anew with fvcore instead of using cached counts.")
+def show_cmd(name, as_json, recompute):
+    """Everything the registry knows about NAME, with fvcore FLOPs and parameters at the protocol inputs."""
+    from ..checkpoints.fetch import entry_path, find_local
+    from ..checkpoints.flops import flops_and_params
+    from ..models import backbone_spec
+
+    reg = _registry()
+    e = reg.get(name)
+    costs = {}
+    for shape in backbone_spec(e.architecture).protocol_inputs:
+        g, p = flops_and_params(e.architecture, shape, use_cache=not recompute, **e.arch_kwargs)
+        costs["x".join(map(str, shape))] = {"gflops": g, "params": p}
+    local = find_local(e)
+    data = {
+        "name": e.name, "label": e.label, "method": e.method, "architecture": e.architecture,
+        "arch_kwargs": e.arch_kwargs, "layout": e.layout, "layout_rules": reg.layouts[e.layout].to_dict(),
+        "pretraining": e.pretraining, "source": e.source.to_dict(),
+        "archive": reg.archives[e.source.archive].__dict__ if e.source.archive else None,
+        "citation": e.citation, "normalisation": e.normalisation, "bn_eps": e.bn_eps,
+        "finetune_overrides": e.finetune_overrides, "meta": e.meta, "fvcore": costs,
+        "cache_path": str(entry_path(e)), "local": str(local) if local else None, "notes": e.notes,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"{e.name}: {e.label}")
+    click.echo(f"  method        {e.method}")
+    click.echo(f"  citation      {e.citation}")
+    click.echo(f"  architecture  {e.architecture} {e.arch_kwargs or ''}".rstrip())
+    if e.pretraining:
+        click.echo("  pre-training  " + ", ".join(f"{k} {v}" for k, v in e.pretraining.items()))
+    for shape, c in costs.items():
+        click.echo(f"  cost {shape:<13} {c['gflops']:.2f} GFLOPs, {c['params'] / 1e6:.2f} M parameters (fvcore, no head)")
+    if e.meta.get("file_size_mb"):
+        click.echo(f"  file size     {e.meta['file_size_mb']} MB")
+    click.echo(f"  input         {_fmt_norm(e.normalisation)}")
+    click.echo(f"  BatchNorm eps {e.bn_eps:g}" if not e.architecture.startswith("vit") else "  LayerNorm eps 1e-6")
+    if e.finetune_overrides:
+        click.echo(f"  fine-tuning   overrides {e.finetune_overrides}")
+    src = e.source
+    where = src.url or f"{reg.archives[src.archive].url} (member {src.member})"
+    click.echo(f"  source        {where}")
+    click.echo(f"  file          {src.file or '-'}  sha256 {src.sha256 or ('prefix ' + src.sha256_prefix if src.sha256_prefix else 'unknown')}")
+    if src.homepage:
+        click.echo(f"  homepage      {src.homepage}")
+    click.echo(f"  local copy    {local or '- (severe checkpoints fetch ' + e.name + ')'}")
+    rules = reg.layouts[e.layout]
+    click.echo(f"  layout        {e.layout}: {rules.description}")
+    for field in ("container", "drop", "select", "strip_prefix", "rename", "fresh"):
+        value = getattr(rules, field)
+        if value and value != (None,):
+            click.echo(f"    {field:<12} {list(value)}")
+    if e.notes:
+        click.echo(f"  notes         {e.notes}")
+
+
+def _verify_report(info: dict, ok: bool) -> list[str]:
+    lines = [f"file          {info['path']} ({info['size_bytes'] / 1e6:.1f} MB)",
+             f"sha256        {info['sha256']}"]
+    known = info.get("registry_entry")
+    lines.append(f"registry      {known if known else 'unknown file (layout detected from its keys)'}")
+    others = [c for c in info["layout_candidates"] if c != info["layout"]]
+    lines.append(f"layout        {info['layout']}" + (f" (equally: {', '.join(others)})" if others else "")
+                 + (f", weights under {info['container']!r}" if info.get("container") else ", weights at the top level"))
+    kw = {k: v for k, v in info["arch_kwargs"].items()}
+    lines.append(f"architecture  {info['architecture']} {kw}")
+    lines.append(f"loaded        {info['loaded']} of {info['expected']} backbone tensors; "
+                 f"{info['dropped_count']} file tensors dropped by the layout rules")
+    if info["dropped"]:
+        lines.append("  dropped     " + ", ".join(f"{k} ({n})" for k, n in sorted(info["dropped"].items())))
+    if info["initialised_fresh"]:
+        lines.append(f"fresh         {', '.join(info['initialised_fresh'])} (initialised fresh, as the reference recipe)")
+    if info["optional_missing"]:
+        lines.append(f"not in file   {len(info['optional_missing'])} BatchNorm num_batches_tracked counters (no effect)")
+    if info.get("pos_embed_resized"):
+        lines.append(f"pos_embed     resampled {info['pos_embed_resized']}")
+    lines.append(f"input         {_fmt_norm(info['normalisation'])}; "
+                 f"quirks from {info['quirks_from'] if isinstance(info['quirks_from'], str) else ', '.join(info['quirks_from'])}")
+    for title, key in (("missing", "missing"), ("unexpected", "unexpected"), ("shape mismatch", "shape_mismatch")):
+        if info[key]:
+            lines.append(f"{title} ({len(info[key])}):")
+            lines += [f"  {k}" for k in info[key]]
+    lines.append("OK: every backbone weight was loaded from the file" if ok else
+                 "FAILED: the backbone cannot be loaded exactly from this file")
+    return lines
+
+
+@checkpoints.command("verify")
+@click.argument("spec", metavar="PATH_OR_NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (architecture, layout, missing, unexpected, sha256).")
+@click.option("--arch", default=None, help="Expected architecture (default: inferred from the keys).")
+@click.option("--layout", default=None, help="Force a registry layout (or generic:<prefix>) instead of detecting one.")
+@click.option("--trust-checkpoint", "trust", is_flag=True, help=TRUST_HELP)
+@click.pass_context
+def verify_cmd(ctx, spec, as_json, arch, layout, trust):
+    """Check that a checkpoint file (or registry NAME) loads every backbone weight. Exit 0 only then; otherwise
+    exit 1 and list the missing and unexpected keys."""
+    from ..checkpoints.loader import load_checkpoint
+
+    loaded = load_checkpoint(spec, arch=arch, allow_partial=True, trust=trust, layout=layout, count_flops=False)
+    info = loaded.info
+    reg = _registry()
+    entry = reg.entries.get(spec) if spec in reg.entries else reg.by_sha256(info["sha256"])
+    info["registry_entry"] = entry.name if entry else None
+    ok = not (info["missing"] or info["unexpected"] or info["shape_mismatch"])
+    if as_json:
+        keys = ("path", "sha256", "size_bytes", "registry_entry", "architecture", "arch_kwargs", "layout",
+                "layout_candidates", "container", "loaded", "expected", "missing", "unexpected", "shape_mismatch",
+                "initialised_fresh", "optional_missing", "dropped", "dropped_count", "pos_embed_resized",
+                "normalisation", "bn_eps", "finetune_overrides", "quirks_from")
+        click.echo(json.dumps({"ok": ok, **{k: info.get(k) for k in keys}}, indent=2))
+    else:
+        click.echo("\n".join(_verify_report(info, ok)))
+    if not ok:
+        ctx.exit(1)
+
+
+@checkpoints.command("fetch")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Download again even if a copy is cached.")
+def fetch_cmd(names, force):
+    """Download registry checkpoints into the cache (resumable; sha256-checked where the hash is known)."""
+    from ..checkpoints.fetch import fetch
+    from ..checkpoints.safe_load import sha256_file
+
+    reg = _registry()
+    entries = [reg.get(n) for n in names]  # fail on a typo before downloading anything
+    for e in entries:
+        path = fetch(e, reg, force=force)
+        digest = sha256_file(path)
+        check = "verified" if e.source.sha256 else ("prefix verified" if e.source.sha256_prefix else "not in the registry")
+        click.echo(f"{e.name}: {path}\n  sha256 {digest} ({check})")

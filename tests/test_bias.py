@@ -1,0 +1,160 @@
+"""Representation bias: the formula on known values, the linear probe on cached features, transfer ratios."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from severe_bench.bias import (chance_accuracy, linear_probe, plot_ratio_vs_bias, published_transfer,
+                               representation_bias, transfer_ratios)
+from severe_bench.errors import SevereError
+
+
+def test_formula_on_known_values():
+    assert chance_accuracy(10) == 10.0
+    assert representation_bias(50.0, 10) == pytest.approx(math.log2(5))
+    assert representation_bias(10.0, 10) == 0.0  # chance level: no bias
+    assert representation_bias(5.0, 10) == pytest.approx(-1.0)  # half of chance
+    assert representation_bias(100.0, 101) == pytest.approx(math.log2(101))  # UCF101, perfect static probe
+    assert representation_bias(100.0 / 174 * 8, 174) == pytest.approx(3.0)
+    assert representation_bias(0.0, 5) == float("-inf")
+    with pytest.raises(ValueError):
+        representation_bias(120.0, 5)
+    with pytest.raises(ValueError):
+        chance_accuracy(1)
+
+
+def _blobs(n_per_class, centres, rng):
+    y = np.repeat(np.arange(len(centres)), n_per_class)
+    x = centres[y] + rng.normal(size=(len(y), centres.shape[1]))
+    return x.astype(np.float32), y
+
+
+def test_linear_probe_separable_vs_random_labels():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 16)) * 3.0
+    x, y = _blobs(40, centres, rng)
+    xt, yt = _blobs(20, centres, rng)  # same classes, fresh samples
+    probe = linear_probe(x, y, xt, yt, 5, device="cpu")
+    assert probe.top1 > 95.0 and probe.num_train == 200 and probe.num_test == 100
+    assert probe.weight_decay in (1e-4, 1e-3, 1e-2, 1e-1)
+    assert representation_bias(probe.top1, 5) == pytest.approx(math.log2(probe.top1 / 20.0))
+    # features unrelated to the labels: the probe stays near chance, the bias near 0
+    noise = rng.normal(size=(400, 16)).astype(np.float32)
+    labels = rng.integers(0, 4, size=400)
+    chance = linear_probe(noise[:300], labels[:300], noise[300:], labels[300:], 4, weight_decay=1e-1)
+    assert abs(representation_bias(chance.top1, 4)) < 0.6
+
+
+def test_linear_probe_drops_nan_rows_and_checks_labels():
+    rng = np.random.default_rng(2)
+    x, y = _blobs(10, rng.normal(size=(3, 4)) * 4.0, rng)
+    x[0] = np.nan
+    p = linear_probe(x, y, x[1:], y[1:], 3, weight_decay=1e-3)
+    assert p.num_train == 29 and p.num_test == 29
+    with pytest.raises(SevereError, match="labels outside"):
+        linear_probe(x[1:], y[1:], x[1:], y[1:] + 5, 3)
+
+
+def test_transfer_ratio_from_published_synapt_numbers(tmp_path):
+    pub = published_transfer("ft")
+    r = transfer_ratios(pub, "TSN-R18 Synthetic150", "TSN-R18 Kinetics150", ["ucf101", "diving48", "uav_human"])
+    by = r.set_index("task")["transfer_ratio"]
+    assert by["ucf101"] == pytest.approx(76.32 / 79.99)
+    assert by["diving48"] == pytest.approx(33.40 / 31.78)
+    assert by["uav_human"] == pytest.approx(27.60 / 12.87)
+    with pytest.raises(SevereError, match="no result for 'Nope'"):
+        transfer_ratios(pub, "Nope", "TSN-R18 Kinetics150", ["ucf101"])
+    table = r.assign(bias=[3.1, 1.2, 0.4])
+    paths = plot_ratio_vs_bias(table, "Synthetic", "Kinetics", "imagenet", tmp_path)
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_transfer_ratio_averages_seeds():
+    values = pd.DataFrame({"method": ["A", "A", "B"], "task": ["t", "t", "t"], "value": [40.0, 60.0, 25.0]})
+    assert transfer_ratios(values, "A", "B", ["t"])["transfer_ratio"].iloc[0] == pytest.approx(2.0)
+
+
+# --- end to end on the synthetic suite ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_suite(tmp_path_factory):
+    from severe_bench.synth.suite import ensure_suite
+
+    return ensure_suite(tmp_path_factory.mktemp("synth"), scale="tiny")
+
+
+@pytest.mark.slow
+def test_bias_command_with_transfer_ratio(tiny_suite, tmp_path, capsys):
+    import json
+
+    from severe_bench.cli import main
+    from test_table import write_result
+
+    res = tmp_path / "res"
+    for seed in range(2):
+        for task, (a, b) in {"synth_motion": (60.0, 80.0), "synth_fine": (55.0, 50.0)}.items():
+            write_result(res, task, "Synthetic", a + seed, seed=seed)
+            write_result(res, task, "Real", b + seed, seed=seed)
+    out = tmp_path / "bias"
+    main(["bias", "--task", "synth_motion", "--task", "synth_fine", "--representation", "scratch",
+          "--data-root", str(tiny_suite), "--frames", "4", "--crop", "32", "--extract-batch-size", "16",
+          "--weight-decay", "0.01", "--device", "cpu", "--results", str(res), "--compare", "Synthetic", "Real",
+          "--out", str(out), "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    rows = {r["task"]: r for r in payload["rows"]}
+    assert payload["mode"] == "static" and payload["layer"] == "layer4"
+    assert rows["synth_motion"]["num_classes"] == 6  # the task (and its annotations) have 6 classes
+    for r in rows.values():
+        assert 0.0 <= r["probe_top1"] <= 100.0
+        assert r["chance_top1"] == pytest.approx(100.0 / r["num_classes"])
+        expected = representation_bias(r["probe_top1"], r["num_classes"])
+        if math.isinf(expected):  # a probe at 0 %: B = −∞, written as null (JSON has no infinity)
+            assert r["bias"] is None
+        else:
+            assert r["bias"] == pytest.approx(expected)
+    assert rows["synth_motion"]["num_train"] == 12 and rows["synth_motion"]["num_test"] == 6
+    assert rows["synth_motion"]["transfer_ratio"] == pytest.approx(60.5 / 80.5)
+    assert rows["synth_fine"]["transfer_ratio"] == pytest.approx(55.5 / 50.5)
+    for name in ("bias.csv", "bias.json", "bias_vs_transfer.png", "bias_vs_transfer.pdf"):
+        assert (out / name).stat().st_size > 0
+    table = pd.read_csv(out / "bias.csv")
+    assert list(table["task"]) == ["synth_motion", "synth_fine"] and "transfer_ratio" in table
+
+
+@pytest.mark.slow
+def test_static_features_are_the_middle_frame_repeated(tiny_suite, tmp_path):
+    import torch
+
+    from severe_bench.checkpoints import load_checkpoint
+    from severe_bench.features import clip_spec_for, extract_features, task_for
+    from severe_bench.registry import read_split, resolve_data_root
+    from severe_bench.video.reader import decode_clips, open_video
+    from severe_bench.video.sampling import test_clip_indices
+    from severe_bench.video.transforms import test_transform
+
+    torch.manual_seed(0)
+    loaded = load_checkpoint("scratch", count_flops=False)
+    task = task_for("synth_motion", "full", "r2plus1d_18")
+    root = resolve_data_root(task, tiny_suite)
+    samples = read_split(task, root, "test")[:3]
+    spec = clip_spec_for(task, loaded.info, frames=4, crop=32)
+    assert (spec.frames, spec.crop, spec.resize) == (4, 32, 36)  # the task's 72/64 view, scaled
+    fs = extract_features(loaded, task, root, samples, ["layer1", "layer4"], tmp_path, split="test", mode="static",
+                          spec=spec, batch_size=3)
+    # by hand: the centre clip's middle frame, repeated 4 times, through the same test transform
+    path = root / samples[1].video
+    with open_video(path) as v:
+        idx = test_clip_indices(v.num_frames, v.fps, 4, target_fps=spec.fps, num_clips=1)
+    frame = decode_clips(path, idx[:, [2]])[0]  # (1, H, W, 3)
+    clip = torch.from_numpy(np.repeat(frame, 4, axis=0)).permute(0, 3, 1, 2)
+    x = test_transform(resize_short=36, crop=32, mean=spec.mean, std=spec.std)(clip).unsqueeze(0)
+    with torch.no_grad():
+        expected = loaded.backbone.forward_layers(x, ["layer4"])["layer4"][0].numpy()
+    assert np.allclose(fs.array("layer4")[1], expected, atol=1e-4)
+    video = extract_features(loaded, task, root, samples, ["layer4"], tmp_path, split="test", mode="video",
+                             spec=spec, batch_size=3)
+    assert video.directory != fs.directory and not np.allclose(video.array("layer4"), fs.array("layer4"))

@@ -1,0 +1,111 @@
+"""The synthetic suite end to end through `severe eval` (CPU, smoke profile, tiny generated suite)."""
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from severe_bench.cli import cli
+from severe_bench.registry import suite_tasks
+from severe_bench.synth import generate_suite
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate_suite(root, seed=0, scale="tiny")
+    return root
+
+
+def _eval(args):
+    r = CliRunner().invoke(cli, ["eval", "--checkpoint", "scratch", "--profile", "smoke", "--workers", "0", *args])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    return r.output
+
+
+def test_synth_suite_end_to_end(tiny_suite, tmp_path):
+    out = tmp_path / "run"
+    log = _eval(["--suite", "synth", "--data-root", str(tiny_suite), "--out", str(out)])
+    for tid in suite_tasks("synth"):
+        res = json.loads((out / tid / "seed0" / "result.json").read_text())
+        assert res["schema"] == "severe-bench/result/v1"
+        assert res["task"]["id"] == tid
+        assert len(res["protocol"]["hash"]) == 16 and res["protocol"]["profile"] == "smoke"
+        assert res["protocol"]["comparable"] is False
+        assert res["metric"]["name"] in res["metrics"]
+        assert res["metric"]["value"] is not None
+        assert res["model"]["architecture"] == "r2plus1d_18" and res["model"]["params"] > 30e6
+        assert res["seed"] == 0 and res["code_version"] and res["device"]["type"] == "cpu"
+        assert res["wall_time_s"] > 0
+        assert res["data"]["unreadable_videos"] == {"count": 0, "paths": []}
+    few = json.loads((out / "synth_few" / "seed0" / "result.json").read_text())
+    assert few["data"]["train_subset_hash"] and (out / "synth_few" / "seed0" / "train_subset.txt").exists()
+    fine = json.loads((out / "synth_fine" / "seed0" / "result.json").read_text())
+    assert fine["metric"]["name"] == "mean_class_accuracy" and fine["data"]["num_classes"] == 10
+    assert "per_class_accuracy" in fine["metrics"]
+    ml = json.loads((out / "synth_multilabel" / "seed0" / "result.json").read_text())
+    assert ml["metric"]["name"] == "map" and 0 <= ml["metric"]["value"] <= 100
+    cnt = json.loads((out / "synth_count" / "seed0" / "result.json").read_text())
+    assert cnt["metric"]["name"] == "counting_error" and cnt["metric"]["higher_is_better"] is False
+    # a second run finds every result done and trains nothing
+    log2 = _eval(["--suite", "synth", "--data-root", str(tiny_suite), "--out", str(out)])
+    assert log2.count("done already") == len(suite_tasks("synth"))
+
+
+def test_interrupted_run_resumes(tiny_suite, tmp_path, monkeypatch):
+    from severe_bench.engine import finetune
+
+    out = tmp_path / "run"
+    real_save = finetune._save_state
+
+    def save_then_die(path, payload):
+        real_save(path, payload)
+        raise KeyboardInterrupt  # killed right after the first pass was saved
+
+    monkeypatch.setattr(finetune, "_save_state", save_then_die)
+    r = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "synth_motion", "--profile", "smoke", "--workers", "0",
+                                 "--data-root", str(tiny_suite), "--out", str(out)])
+    assert r.exit_code != 0
+    assert (out / "synth_motion" / "seed0" / "state.pt").exists()
+    assert not (out / "synth_motion" / "seed0" / "result.json").exists()
+    monkeypatch.setattr(finetune, "_save_state", real_save)
+    log = _eval(["-t", "synth_motion", "--data-root", str(tiny_suite), "--out", str(out)])
+    assert "resuming from pass 1/2" in log
+    assert "pass 1/2:" not in log  # the finished pass is not trained again
+    assert (out / "synth_motion" / "seed0" / "result.json").exists()
+
+
+def test_corrupt_video_counted_not_replaced(tiny_suite, tmp_path):
+    root = tmp_path / "synth"
+    shutil.copytree(tiny_suite / "synth_motion", root / "synth_motion")
+    testlist = (root / "synth_motion" / "ucfTrainTestlist" / "testlist01.txt").read_text().split()
+    victim = testlist[0].strip()
+    (root / "synth_motion" / "UCF-101" / victim).write_bytes(b"\x00not a video" * 100)
+    out = tmp_path / "run"
+    _eval(["-t", "synth_motion", "--data-root", str(root), "--out", str(out)])
+    res = json.loads((out / "synth_motion" / "seed0" / "result.json").read_text())
+    assert res["data"]["unreadable_videos"]["count"] == 1
+    assert res["data"]["unreadable_videos"]["paths"] == [f"UCF-101/{victim}"]
+    assert res["data"]["num_test_scored"] == res["data"]["num_test"] - 1
+
+
+def test_missing_root_is_a_clear_error(tmp_path):
+    r = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "ucf101", "--out", str(tmp_path / "o"),
+                                 "--data-root", str(tmp_path / "nothing")])
+    assert r.exit_code != 0 and "does not exist" in str(r.exception)
+
+
+def test_user_mistakes_print_a_message_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    for args in (["eval", "-c", "scratch", "-t", "fx_s2", "--out", str(tmp_path)],
+                 ["eval", "-c", str(tmp_path / "missing.pth"), "-t", "ucf101", "--out", str(tmp_path)],
+                 ["data", "list", "ucf101", "--root", str(tmp_path / "nowhere")]):
+        p = subprocess.run([sys.executable, "-m", "severe_bench", *args], capture_output=True, text=True)
+        assert p.returncode != 0
+        assert "Traceback" not in p.stderr, p.stderr
+        assert p.stderr.strip(), "an error message is printed"
