@@ -38,7 +38,8 @@ Method (reference: ``Xiaodomgdomg/Deep-Temporal-Repetition-Counting``, ``train_2
 Simplifications (each recorded as a protocol value where it is one):
 
 * Sub-segments are redrawn every pass (the reference draws them once when the dataset is built).
-* States and lengths are kept as real numbers; the reference truncates window ends to integers (< 1 frame).
+* States and lengths are real numbers; the reference truncates window ends to whole frames, and its coarse
+  search feeds windows one frame longer than the length it then scales (< 1 frame either way).
 * The initial-state fallback (a state that would not fit the segment) uses the segment's mean annotated cycle
   length; the reference divides the segment length by a count that it does not correct after the 300-frame cut.
 * Coarse search: when no scale gives a length inside the valid range, the best-scoring one is clipped into it
@@ -46,9 +47,15 @@ Simplifications (each recorded as a protocol value where it is one):
 * Coarse-to-fine: each refined position overwrites both neighbouring half-blocks at every level; the
   reference keeps the previous level's estimate on the far side at one intermediate level and averages the
   two (a small extra smoothing). Intermediate lengths are not rounded to whole frames.
-* Frames: the reference scales the longer side to the crop size and centre-crops (pads) to a square
-  (``Scale_longerside`` + ``CenterCrop``) with a random horizontal flip per segment in training; the same is
-  done here. Out-of-video frames are 0 after normalisation (the mean colour).
+
+Kept as the reference does it: lengths count frames inclusively (a cycle between boundaries 10 frames apart is
+11 frames, the target is offset + 1); frames are scaled so the longer side is ``input.crop`` and padded to a
+square (``Scale_longerside`` + ``CenterCrop``, ``spatial: letterbox``) with one random horizontal flip per
+training segment and no other augmentation; out-of-video frames are 0 after normalisation (the mean colour);
+annotation frame numbers are 1-based (``image_00001.jpg``); the test span is the annotated one
+(``start_frame..end_frame``), not the whole video. State (model, optimiser, passes done, unreadable videos,
+torch RNG) is saved after every pass; segment and tracking draws are seeded by (seed, pass), so a resumed run
+repeats them.
 """
 
 from __future__ import annotations
@@ -65,6 +72,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SevereError
@@ -354,9 +363,6 @@ def sample_segment(rng: np.random.Generator, bounds, start: int, end: int, max_f
 def letterbox(frames: np.ndarray, size: int) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (T, 3, size, size) uint8: longer side scaled to ``size``, padded to a square
     (the reference ``Scale_longerside`` + ``CenterCrop``)."""
-    from torchvision import tv_tensors
-    from torchvision.transforms import v2
-
     video = tv_tensors.Video(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2))
     out = v2.Compose([v2.Resize(size=None, max_size=size, antialias=True), v2.CenterCrop(size)])(video)
     return out.as_subclass(torch.Tensor).contiguous()
@@ -531,13 +537,15 @@ def train_batch(model, optimizer, batch: dict, cfg: CountingConfig, rng: np.rand
     finished = np.zeros(n, dtype=bool)
     losses = []
     for _ in range(cfg.train_steps):
-        x = gather_clips(frames, lengths, window_indices(m, a, b, cfg.frames, cfg.context_left, cfg.context_right), norm)
+        idx = window_indices(m, a, b, cfg.frames, cfg.context_left, cfg.context_right)
+        x = gather_clips(frames, lengths, idx, norm)
         t_left = np.where(m < L, pre[rows, np.minimum(m, L - 1)] + 1, 0)
         t_right = np.where(m + 1 < L, nxt[rows, np.minimum(m + 1, L - 1)] + 1, 0)
         cls_l, box_l = anchor_targets(t_left, a, anchors, cfg.iou_bound)
         cls_r, box_r = anchor_targets(t_right, b, anchors, cfg.iou_bound)
         out = model(x)
-        loss = side_loss(out[0], out[1], cls_l, box_l, cfg.box_weight) + side_loss(out[2], out[3], cls_r, box_r, cfg.box_weight)
+        loss = (side_loss(out[0], out[1], cls_l, box_l, cfg.box_weight)
+                + side_loss(out[2], out[3], cls_r, box_r, cfg.box_weight))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -633,10 +641,12 @@ def run(ctx: RunContext) -> Outcome:
                 unreadable.setdefault(video, reason)
             if "frames" in batch:
                 losses += train_batch(model, optimizer, batch, cfg, track_rng, norm, ctx.device)
+        if not losses:
+            raise SevereError(f"task {ctx.task.id}: pass {p + 1} had no training segment that could be decoded "
+                              f"({len(unreadable)} unreadable videos)")
         _save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                  "passes_done": p + 1, "unreadable": unreadable, "torch_rng": torch.get_rng_state()})
-        mean_loss = float(np.mean(losses)) if losses else float("nan")
-        ctx.log(f"  pass {p + 1}/{cfg.passes}: loss {mean_loss:.4f}  {len(items)} segments, "
+        ctx.log(f"  pass {p + 1}/{cfg.passes}: loss {float(np.mean(losses)):.4f}  {len(items)} segments, "
                 f"{len(losses)} steps  {time.time() - t0:.1f}s")
 
     predictions, test_failed = _test(model, ctx, cfg, norm)

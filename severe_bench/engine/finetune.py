@@ -148,7 +148,7 @@ def run(ctx: RunContext) -> Outcome:
         _save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                  "passes_done": p + 1, "unreadable": unreadable, "torch_rng": torch.get_rng_state()})
         mean_loss = float(np.mean(losses)) if losses else float("nan")
-        ctx.log(f"  pass {p + 1}/{passes}: loss {mean_loss:.4f}  lr {optimizer.param_groups[0]['lr']:.2e}  "
+        ctx.log(f"  pass {p + 1}/{passes}: loss {mean_loss:.4f}  lr {max(g['lr'] for g in optimizer.param_groups):.2e}  "
                 f"{time.time() - t0:.1f}s")
 
     scores, labels, scored, test_failed = _test(model, ctx, proto, label_mode)

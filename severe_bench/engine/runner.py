@@ -82,10 +82,13 @@ def _num_classes(task, root) -> int | None:
 
 
 def effective_normalisation(proto: dict, info: dict) -> dict:
-    """A checkpoint's own input convention (TCLR: no normalisation, BGR) wins over the protocol default."""
+    """A checkpoint's own input convention (TCLR: no normalisation, BGR) wins over the protocol's values;
+    a checkpoint that only carries the registry default follows the protocol (e.g. Charades' statistics)."""
+    from ..checkpoints.registry import default_quirks, load_registry
+
     norm = dict(proto.get("normalisation") or {})
     quirk = info.get("normalisation")
-    if quirk and info.get("layout") != "scratch":
+    if quirk and info.get("layout") != "scratch" and quirk != default_quirks(load_registry())["normalisation"]:
         norm = {"mean": quirk.get("mean"), "std": quirk.get("std"), "channel_order": quirk.get("channel_order", "RGB")}
     return norm
 
