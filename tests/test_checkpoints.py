@@ -31,7 +31,6 @@ from severe_bench.errors import CheckpointError, ConfigError
 from severe_bench.models import create_backbone
 from severe_bench.models.vit import Block
 
-torch.set_num_threads(2)
 REG = load_registry()
 X = torch.randn(1, 3, 2, 16, 16, generator=torch.Generator().manual_seed(0))  # small: R(2+1)D forwards are costly
 X_VIT = torch.randn(1, 3, 2, 32, 32, generator=torch.Generator().manual_seed(0))  # 4 tokens
@@ -39,7 +38,27 @@ SEVERE_METHODS = {"supervised", "moco", "video_moco", "selavi", "avid_cma", "gdt
                   "tclr", "ctp", "tubelet_contrast"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny clips: one intra-op thread is faster than two, and immune to a busy machine's oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ---- helpers ---------------------------------------------------------------------------------------------------
+
+POOL = torch.randn(1 << 20, generator=torch.Generator().manual_seed(123))
+
+
+def noise(n: int, offset: int) -> torch.Tensor:
+    """n pseudo-random values, a different stretch for every offset (cheaper than drawing 60M normals)."""
+    start = offset % POOL.numel()
+    rolled = torch.cat([POOL[start:], POOL[:start]])
+    reps = -(-n // rolled.numel())
+    return (rolled.repeat(reps) if reps > 1 else rolled)[:n]
+
 
 def materialise(module: nn.Module, seed: int) -> nn.Module:
     """Random tensors of the true shapes for a module built on the meta device (fast, no init)."""
@@ -47,14 +66,15 @@ def materialise(module: nn.Module, seed: int) -> nn.Module:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+            r = noise(t.numel(), int(torch.randint(0, 1 << 30, (1,), generator=g))).view(t.shape)
             if t.dtype == torch.long:
-                t.copy_(torch.randint(0, 100, t.shape, generator=g))
+                t.copy_((r.abs() * 50).long())
             elif name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+                t.copy_(r.abs() + 0.5)
             elif name.endswith("weight") and t.ndim == 1:  # norm scales around 1
-                t.copy_(1 + 0.1 * torch.randn(t.shape, generator=g))
+                t.copy_(1 + 0.1 * r)
             else:
-                t.copy_(0.05 * torch.randn(t.shape, generator=g))
+                t.copy_(0.05 * r)
     if hasattr(module, "reset_non_persistent_buffers"):  # the fixed sinusoid table is not a weight
         module.reset_non_persistent_buffers()
     return module.eval()
