@@ -22,10 +22,10 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 from torchvision.models import resnet
-from torchvision.models.video import r2plus1d_18, r3d_18
+from torchvision.models.video import r2plus1d_18
 
 from severe_bench.checkpoints import flops_and_params, load_checkpoint, load_registry
-from severe_bench.checkpoints.flops import count, count_by_operator, sdpa_flop_handle  # noqa: F401
+from severe_bench.checkpoints.flops import count_by_operator
 from severe_bench.cli.checkpoints_cmd import checkpoints as checkpoints_cli
 from severe_bench.errors import CheckpointError, ConfigError
 from severe_bench.models import create_backbone
@@ -526,7 +526,8 @@ def test_same_format_as_tested():
         if e.name not in LOADED:
             f = fmt(e)
             # ViT-B fine-tuned differs from the tested ViT-S fine-tuned in width only (inferred from the shapes)
-            same = json.dumps(f, sort_keys=True, default=str) in tested or (f[0], f[2], f[3]) == (vit_ft[0], vit_ft[2], vit_ft[3])
+            same = json.dumps(f, sort_keys=True, default=str) in tested \
+                or (f[0], f[2], f[3]) == (vit_ft[0], vit_ft[2], vit_ft[3])
             assert same, e.name
 
 
@@ -641,11 +642,13 @@ class Exploit:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_malicious_pickle_is_refused_without_running(tmp_path, monkeypatch):
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_malicious_pickle_is_refused_without_running(zip_format, tmp_path, monkeypatch):
     monkeypatch.setenv("SEVERE_CACHE", str(tmp_path / "cache"))
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
-    torch.save({"state_dict": create_backbone("r3d_18").state_dict(), "payload": Exploit(marker)}, path)
+    weights = meta(create_backbone, "r3d_18").to_empty(device="cpu").state_dict()
+    torch.save({"state_dict": weights, "payload": Exploit(marker)}, path, _use_new_zipfile_serialization=zip_format)
     with pytest.raises(CheckpointError, match=r"refused to load.*(posix|os|nt)\.system.*--trust-checkpoint"):
         load_checkpoint(str(path), count_flops=False)
     result = CliRunner().invoke(checkpoints_cli, ["verify", str(path)])

@@ -161,3 +161,25 @@ def test_backend_choice(videos, monkeypatch):
     assert open_video(paths["clip.mp4"]).backend == ("decord" if decord_available() else "pyav")
     with pytest.raises(ConfigError):
         open_video(paths["clip.mp4"], backend="opencv")
+
+
+@pytest.mark.parametrize("fraction", [0.8, 0.9])
+def test_truncated_avi_gives_real_frames_only(tmp_path, videos, fraction):
+    """A cut AVI keeps a header that promises every frame: no backend may invent frames past the cut."""
+    paths, _ = videos
+    data = paths["clip.avi"].read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    for backend in BACKENDS:
+        try:
+            video = open_video(cut, backend=backend)
+            got = video.get_frames(np.arange(video.num_frames))
+        except VideoDecodeError:
+            continue
+        ids = frame_ids(got)
+        real = video.num_frames  # PyAV corrects its count once decoding hits the cut
+        assert 0 < real <= T
+        # the frame cut in half decodes with concealment (it may show its predecessor); all before it are exact
+        np.testing.assert_array_equal(ids[: real - 1], np.arange(real - 1))
+        assert np.all(np.diff(ids) >= 0) and ids.max() <= real - 1
+        assert len(got) >= real

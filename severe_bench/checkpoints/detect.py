@@ -17,7 +17,8 @@ import torch
 
 from ..errors import CheckpointError
 from ..models import EMBED_DIM_TO_VIT, create_backbone
-from .remap import GENERIC, Layout, Remapped, apply_layout, find_container, generic_layout, is_state_dict, strip_ddp_prefix
+from .remap import (GENERIC, Layout, Remapped, apply_layout, find_container, generic_layout, is_state_dict,
+                    strip_ddp_prefix)
 
 # keys a backbone may lack in old files without changing what it computes (BatchNorm counters, PyTorch < 0.4.1)
 OPTIONAL_KEY = re.compile(r"(^|\.)num_batches_tracked$")

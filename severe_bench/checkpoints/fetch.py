@@ -85,6 +85,9 @@ def download(url: str, dest: str | Path, sha256: str | None = None, sha256_prefi
         raise CheckpointError(f"download of {url} failed: {exc}; run the same command again to resume") from None
     with response:
         status = getattr(response, "status", 200)
+        if "text/html" in (response.headers.get("Content-Type") or "").lower():
+            raise CheckpointError(f"{url} answered with a web page instead of the file (a login, quota or "
+                                  "confirmation page?); download it in a browser and give its path")
         if have and status == 206:
             mode = "ab"
         else:  # the server ignored Range (or there was nothing to resume): start over

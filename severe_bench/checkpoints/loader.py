@@ -97,7 +97,7 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
 def _quirks_for(match: Match, candidates: list[Match], registry: Registry) -> tuple[dict, list[str]]:
     """Quirks of the registry entries written by the detected codebase, when they agree; defaults otherwise."""
     layouts = {m.layout for m in candidates if m.exact} or {match.layout}
-    entries = [e for e in registry.entries.values() if e.layout in layouts and e.architecture == match.architecture]
+    entries = [e for e in registry.entries.values() if e.layout in layouts]
     if entries:
         quirks = [e.quirks() for e in entries]
         if all(q == quirks[0] for q in quirks):
@@ -187,12 +187,10 @@ def _resize_pos_embed(sd: dict, model: nn.Module, match: Match) -> str | None:
     return f"{old} -> {model.grid}"
 
 
-def _build_for(arch: str, kwargs: dict, loaded: set[str]) -> nn.Module:
-    """The backbone to load into. When the file covers every tensor except BatchNorm counters and fresh
-    LayerNorms, skip the random initialisation (slow for a ViT-B) and allocate uninitialised memory instead;
-    otherwise build normally, so whatever the file lacks keeps its proper initialisation."""
-    with torch.device("meta"):
-        model = create_backbone(arch, **kwargs)
+def _build_for(arch: str, kwargs: dict, loaded: set[str], model: nn.Module) -> nn.Module:
+    """The backbone to load into, from its meta-device ``model``. When the file covers every tensor except
+    BatchNorm counters and fresh LayerNorms, skip the random initialisation (slow for a ViT-B) and allocate
+    uninitialised memory instead; otherwise build normally, so what the file lacks keeps its proper init."""
     names = dict(model.named_modules())
     rest = [k for k in model.state_dict() if k not in loaded]
     owners = {k: names[k.rpartition(".")[0]] for k in rest}
@@ -241,9 +239,9 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
     if backbone_spec(match.architecture).family == "cnn":
         kwargs["bn_eps"] = quirks["bn_eps"]
     sd = {k: v for k, v in match.remapped.state_dict.items() if k not in set(match.unexpected)}
-    bad = {s.split(":")[0] for s in match.shape_mismatch}
-    model = _build_for(match.architecture, kwargs, set(sd) - bad)
-    resized = _resize_pos_embed(sd, model, match)
+    with torch.device("meta"):  # shapes first: nothing is allocated or initialised before the checks pass
+        skeleton = create_backbone(match.architecture, **kwargs)
+    resized = _resize_pos_embed(sd, skeleton, match)
     bad = {s.split(":")[0] for s in match.shape_mismatch}
     sd = {k: v for k, v in sd.items() if k not in bad}
     if not match.exact and not allow_partial:
@@ -256,6 +254,7 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
                 hint = f"\n  the file matches layout {others[0].layout!r} ({others[0].architecture}) exactly"
         raise CheckpointError(f"{label}: the backbone cannot be loaded exactly.\n  {mismatch_report(match)}{hint}\n"
                               "  (--allow-partial loads what matches and leaves the rest randomly initialised)")
+    model = _build_for(match.architecture, kwargs, set(sd), skeleton)
     result = model.load_state_dict(sd, strict=False)
     leftover = [k for k in result.unexpected_keys]
     if leftover:  # cannot happen when compare() is right; never ignore it silently
@@ -284,7 +283,7 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
         "dropped": match.remapped.dropped_summary(),
         "dropped_count": len(match.remapped.dropped),
         "pos_embed_resized": resized,
-        "quirks_from": quirks_from or "defaults",
+        "quirks_from": quirks_from,  # registry entries whose quirks apply; [] = the registry defaults
         **quirks,
         "citation": entry.citation if entry else None,
     }
@@ -315,6 +314,6 @@ def _scratch(arch: str, registry: Registry, count_flops: bool) -> LoadedCheckpoi
             "layout": "scratch", "layout_candidates": ["scratch"], "container": None, "loaded": 0,
             "expected": len(model.state_dict()), "missing": [], "unexpected": [], "shape_mismatch": [],
             "initialised_fresh": [], "optional_missing": [], "dropped": {}, "dropped_count": 0,
-            "pos_embed_resized": None, "quirks_from": "defaults", **quirks, "citation": None}
+            "pos_embed_resized": None, "quirks_from": [], **quirks, "citation": None}
     info.update(_cost(arch, info["arch_kwargs"], count_flops, model))
     return LoadedCheckpoint(model, info)

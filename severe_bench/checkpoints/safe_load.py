@@ -87,7 +87,7 @@ def _unsafe_globals(path: Path) -> list[str]:
     return [g for g in found if g not in allowed_names()]
 
 
-_GLOBAL_RE = re.compile(r"(?:Unsupported global: GLOBAL|global)\s+([A-Za-z_][\w.]*)")
+_GLOBAL_RE = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL|global)\s+([A-Za-z_][\w.]*\.[\w]+)")
 
 
 def load_file(path: str | Path, trust: bool = False):

@@ -97,7 +97,8 @@ def show_cmd(name, as_json, recompute):
     src = e.source
     where = src.url or f"{reg.archives[src.archive].url} (member {src.member})"
     click.echo(f"  source        {where}")
-    click.echo(f"  file          {src.file or '-'}  sha256 {src.sha256 or ('prefix ' + src.sha256_prefix if src.sha256_prefix else 'unknown')}")
+    digest = src.sha256 or (f"prefix {src.sha256_prefix}" if src.sha256_prefix else "unknown")
+    click.echo(f"  file          {src.file or '-'}  sha256 {digest}")
     if src.homepage:
         click.echo(f"  homepage      {src.homepage}")
     click.echo(f"  local copy    {local or '- (severe checkpoints fetch ' + e.name + ')'}")
@@ -131,8 +132,8 @@ def _verify_report(info: dict, ok: bool) -> list[str]:
         lines.append(f"not in file   {len(info['optional_missing'])} BatchNorm num_batches_tracked counters (no effect)")
     if info.get("pos_embed_resized"):
         lines.append(f"pos_embed     resampled {info['pos_embed_resized']}")
-    lines.append(f"input         {_fmt_norm(info['normalisation'])}; "
-                 f"quirks from {info['quirks_from'] if isinstance(info['quirks_from'], str) else ', '.join(info['quirks_from'])}")
+    origin = ", ".join(info["quirks_from"]) if info["quirks_from"] else "the registry defaults"
+    lines.append(f"input         {_fmt_norm(info['normalisation'])}; BatchNorm eps {info['bn_eps']:g}; quirks of {origin}")
     for title, key in (("missing", "missing"), ("unexpected", "unexpected"), ("shape mismatch", "shape_mismatch")):
         if info[key]:
             lines.append(f"{title} ({len(info[key])}):")

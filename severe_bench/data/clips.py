@@ -29,10 +29,12 @@ def encode_target(label, mode: str, num_classes: int | None):
 
 
 def _sampling_args(spec: dict) -> dict:
-    """``{frames, fps}`` (time-based, SEVERE code) or ``{frames, stride}`` (frame-based, PySlowFast)."""
+    """``{frames, fps}`` (time-based, SEVERE code) or ``{frames, stride}`` (frame-based, PySlowFast), and how
+    clips longer than the video are filled (``short_video``: loop or clamp)."""
+    extra = {"short_video": spec["short_video"]} if spec.get("short_video") else {}
     if spec.get("stride"):
-        return {"stride": int(spec["stride"])}
-    return {"target_fps": float(spec["fps"])}
+        return {"stride": int(spec["stride"]), **extra}
+    return {"target_fps": float(spec["fps"]), **extra}
 
 
 def _to_tchw(frames: np.ndarray) -> torch.Tensor:

@@ -105,7 +105,7 @@ def run(ctx: RunContext) -> Outcome:
     optimizer = build_optimizer(model, optim_spec, batch)
     lr0 = base_lr(optim_spec, batch)
 
-    train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"]}, build_train_transform(proto, ctx.normalisation),
+    train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"], "short_video": proto.get("short_video")}, build_train_transform(proto, ctx.normalisation),
                           int(sched.get("clips_per_video", 1)), ctx.seed, label_mode, ctx.num_classes)
     steps_per_pass = math.ceil(len(train_ds) / batch)
 
@@ -167,7 +167,7 @@ def run(ctx: RunContext) -> Outcome:
 @torch.no_grad()
 def _test(model, ctx: RunContext, proto: dict, label_mode: str):
     test = proto["test"]
-    ds = TestClips(ctx.test_samples, ctx.root, test, int(test["clips"]), build_test_transform(proto, ctx.normalisation),
+    ds = TestClips(ctx.test_samples, ctx.root, {**test, "short_video": proto.get("short_video")}, int(test["clips"]), build_test_transform(proto, ctx.normalisation),
                    label_mode, ctx.num_classes)
     loader = DataLoader(ds, batch_size=1, shuffle=False, collate_fn=collate_single, **_loader_kwargs(ctx.workers))
     model.eval()

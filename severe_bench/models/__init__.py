@@ -54,9 +54,9 @@ BACKBONES: dict[str, BackboneSpec] = {
                                 _video_resnet("r2plus1d_18"), _CNN_INPUTS),
     "r3d_18": BackboneSpec("r3d_18", "cnn", "R3D-18 (Tran et al., CVPR 2018), torchvision layout",
                            _video_resnet("r3d_18"), _CNN_INPUTS),
-    "vit_s_16": BackboneSpec("vit_s_16", "vit", "ViT-S/16 over 2x16x16 tubelets, VideoMAE layout (384-d, 12 blocks, 6 heads)",
+    "vit_s_16": BackboneSpec("vit_s_16", "vit", "ViT-S/16 on 2x16x16 tubelets, VideoMAE layout (384-d, 12x6 heads)",
                              _vit("vit_s_16", 384, 12, 6), _VIT_INPUTS),
-    "vit_b_16": BackboneSpec("vit_b_16", "vit", "ViT-B/16 over 2x16x16 tubelets, VideoMAE layout (768-d, 12 blocks, 12 heads)",
+    "vit_b_16": BackboneSpec("vit_b_16", "vit", "ViT-B/16 on 2x16x16 tubelets, VideoMAE layout (768-d, 12x12 heads)",
                              _vit("vit_b_16", 768, 12, 12), _VIT_INPUTS),
 }
 

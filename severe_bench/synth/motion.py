@@ -11,9 +11,10 @@ CircleAround        travels ~one turn around a circle (random direction)
 Grow / Shrink       stays in place and scales up / down by a factor ~2-3
 ==================  ==================================================================
 
-Like UCF101, videos come in groups (``gXX``): a group fixes background, colours and shape kind; clips
-(``cYY``) of a group differ in placement, size and speed. Split 1 puts the first groups in the test list and
-the rest in the train list, so test scenes are unseen in training.
+Videos come in groups (``gXX``) as in UCF101: a group fixes the scene (background, distractor, shape kind
+and colour) and is shared by all classes, so the scene says nothing about the class; clips (``cYY``) differ
+in placement, size and speed. Split 1 puts the first groups in the test list and the rest in the train
+list, so test scenes are unseen in training.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def generate(root: Path, seed: int, cfg: dict) -> dict:
         for g in range(1, cfg["test_groups"] + cfg["train_groups"] + 1):
             for c in range(1, cfg["clips_per_group"] + 1):
                 name = ucf_video_name(cls, g, c)
-                scene_rng = video_rng(seed, NAME, "scene", cls, g)
+                scene_rng = video_rng(seed, NAME, "scene", g)  # one scene per group, whatever the class
                 clip_rng = video_rng(seed, NAME, "clip", cls, g, c)
                 n = int(clip_rng.integers(lo, hi + 1))
                 write_video(root / "UCF-101" / cls / f"{name}.avi", render_clip(cls, scene_rng, clip_rng, n), FPS)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import count, fine, motion, multilabel
 
-SYNTH_VERSION = 1  # bump whenever generated content changes
+SYNTH_VERSION = 2  # bump whenever generated content changes
 SCHEMA = "severe-bench/synth-suite/v1"
 MANIFEST = "SUITE.json"
 DEFAULT_SEED = 0

@@ -181,25 +181,27 @@ class PyAVVideo(VideoHandle):
         wanted = {int(i): k for k, i in enumerate(unique)}
         last_wanted = int(unique[-1])
         out = np.empty((len(unique), self.height, self.width, 3), dtype=np.uint8)
-        got = 0
-        last = None
-        decoded = 0
-        for i, frame in enumerate(self._decode()):
-            decoded = i + 1
-            if i in wanted:
-                last = frame.to_ndarray(format="rgb24")
-                if last.shape != out.shape[1:]:  # resolution change mid-stream
-                    raise VideoDecodeError(self.path, f"frame {i} has shape {last.shape}, expected {out.shape[1:]}")
-                out[wanted[i]] = last
-                got += 1
-            if i >= last_wanted:
-                break
-        if got == 0:
+        got, decoded, last_frame = 0, 0, None
+        frames = self._decode()
+        try:
+            for i, frame in enumerate(frames):
+                decoded, last_frame = i + 1, frame
+                if i in wanted:
+                    image = frame.to_ndarray(format="rgb24")
+                    if image.shape != out.shape[1:]:  # resolution change mid-stream
+                        raise VideoDecodeError(self.path, f"frame {i} is {image.shape}, expected {out.shape[1:]}")
+                    out[wanted[i]] = image
+                    got += 1
+                if i >= last_wanted:
+                    break
+        finally:
+            frames.close()
+        if decoded == 0:
             raise VideoDecodeError(self.path, "no frame could be decoded")
         if got < len(unique):
-            # the container over-stated its frame count (e.g. a truncated AVI keeps its header): repeat the last
-            # decodable frame for the missing tail, and remember the real count for later samplers
-            out[got:] = last
+            # the container over-stated its frame count (e.g. a truncated AVI keeps its header): the missing
+            # tail repeats the last decodable frame, and later samplers get the real count
+            out[got:] = last_frame.to_ndarray(format="rgb24")
             self.num_frames = decoded
         return out
 
