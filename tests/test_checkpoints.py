@@ -38,6 +38,12 @@ SEVERE_METHODS = {"supervised", "moco", "video_moco", "selavi", "avid_cma", "gdt
                   "tclr", "ctp", "tubelet_contrast"}
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """No test touches the user's cache."""
+    monkeypatch.setenv("SEVERE_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny clips: one intra-op thread is faster than two, and immune to a busy machine's oversubscription."""

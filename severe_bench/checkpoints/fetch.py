@@ -29,9 +29,8 @@ USER_AGENT = "severe-bench (+https://github.com/fmthoker/SEVERE-BENCHMARK)"
 
 
 def checkpoints_dir() -> Path:
-    d = cache_dir() / "checkpoints"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """``<cache>/checkpoints`` (created by the first download, not by look-ups)."""
+    return cache_dir() / "checkpoints"
 
 
 def entry_path(entry: Entry) -> Path:

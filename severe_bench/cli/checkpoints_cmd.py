@@ -106,7 +106,9 @@ def show_cmd(name, as_json, recompute):
     click.echo(f"  layout        {e.layout}: {rules.description}")
     for field in ("container", "drop", "select", "strip_prefix", "rename", "fresh"):
         value = getattr(rules, field)
-        if value and value != (None,):
+        if field == "container":
+            value = tuple("<top level>" if v is None else v for v in value)
+        if value:
             click.echo(f"    {field:<12} {list(value)}")
     if e.notes:
         click.echo(f"  notes         {e.notes}")

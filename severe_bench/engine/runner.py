@@ -93,12 +93,14 @@ def effective_normalisation(proto: dict, info: dict) -> dict:
     return norm
 
 
-def _flops(arch: str, proto: dict):
+def _flops(info: dict, proto: dict):
+    """fvcore GFLOPs and parameters of the backbone at this protocol's input (TCLR's layer4 included)."""
     from ..checkpoints import flops_and_params
 
     inp = proto["input"]
     try:
-        return flops_and_params(arch, (1, 3, int(inp["frames"]), int(inp["crop"]), int(inp["crop"])))
+        return flops_and_params(info["architecture"], (1, 3, int(inp["frames"]), int(inp["crop"]), int(inp["crop"])),
+                                **(info.get("arch_kwargs") or {}))
     except Exception:  # FLOP counting is informative only; never fail an evaluation over it
         return None, None
 
@@ -169,7 +171,7 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
     t0 = time.time()
     outcome = runner.run(ctx)
     wall = time.time() - t0
-    gflops, params = _flops(info["architecture"], task.protocol)
+    gflops, params = _flops(info, task.protocol)
     metric = task.metric
     value = outcome.metrics.get(metric["name"])
     result = {
