@@ -70,3 +70,15 @@ def test_warmup_cosine():
     assert lr_at(s, 1.0, 2) == pytest.approx(1.0)
     assert lr_at(s, 1.0, 6) == pytest.approx(0.5)
     assert lr_at(s, 1.0, 10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_smoke_cap_is_evenly_spaced_and_keeps_every_class():
+    from severe_bench.engine.runner import evenly_spaced
+    from severe_bench.registry import get_task
+
+    samples = [Sample(video=f"c{c}/v{j}.avi", label=c) for c in range(6) for j in range(14)]
+    cap = get_task("synth_motion", profile="smoke").config["max_videos"]
+    picked = evenly_spaced(samples, cap["train"])
+    assert len(picked) == cap["train"] and {s.label for s in picked} == set(range(6))
+    assert evenly_spaced(samples, None) == samples and evenly_spaced(samples[:5], 32) == samples[:5]
+    assert "max_videos" not in get_task("synth_motion").config  # the full protocol uses every video

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .. import registry
@@ -21,6 +22,7 @@ from ..errors import SevereError
 from ..provenance import code_version, device_info, utc_now
 from ..results import SCHEMA, read_result, result_path, write_json
 from .context import RunContext
+from .state import STATE_FILE
 
 # protocol name -> module with ``run(ctx) -> Outcome``
 PROTOCOL_RUNNERS = {
@@ -124,6 +126,8 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
         test = registry.read_split(task, root, "test")
         full_train = len(train)
         train = apply_train_subset(train, task.train_subset)
+        cap = task.config.get("max_videos") or {}  # smoke profile only: a few videos per split
+        train, test = evenly_spaced(train, cap.get("train")), evenly_spaced(test, cap.get("test"))
         num_classes = _num_classes(task, root)
         _validate_labels(task, train, num_classes, "train")
         _validate_labels(task, test, num_classes, "test")
@@ -152,7 +156,7 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
                 f"{work} holds an unfinished run of a different protocol or checkpoint ({prev}); "
                 "use another --out or pass --restart to discard it"
             )
-        for stale in ("state.pt", "result.json"):
+        for stale in (STATE_FILE, "result.json"):
             (work / stale).unlink(missing_ok=True)
     write_json(sig_path, signature)
 
@@ -201,11 +205,19 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
     if outcome.predictions:
         write_json(work / "predictions.json", outcome.predictions)
     write_json(path, result)
-    (work / "state.pt").unlink(missing_ok=True)  # the result is final; the training state is not needed
+    (work / STATE_FILE).unlink(missing_ok=True)  # the result is final; the training state is not needed
     shown = f"{value:.4g}" if isinstance(value, (int, float)) and value == value else str(value)
     log(f"{task.id} seed {seed}: {metric['name']} = {shown}{metric.get('unit', '')}  "
         f"(unreadable videos: {len(outcome.unreadable)}; {wall:.0f}s) -> {path}")
     return path
+
+
+def evenly_spaced(samples: list, limit: int | None) -> list:
+    """At most ``limit`` samples picked evenly through the list (class-sorted lists keep every class)."""
+    if not limit or len(samples) <= limit:
+        return samples
+    idx = np.unique(np.linspace(0, len(samples) - 1, int(limit)).round().astype(int))
+    return [samples[i] for i in idx]
 
 
 def _fresh(loaded):
