@@ -150,6 +150,8 @@ def plot_ratio_vs_bias(table: pd.DataFrame, method_a: str, method_b: str, repres
     from matplotlib.figure import Figure
     from scipy import stats
 
+    from .report.plots import save_figure
+
     fig = Figure(figsize=(4.8, 3.8), layout="constrained")
     ax = fig.subplots()
     finite = table[np.isfinite(table["bias"].astype(float)) & np.isfinite(table["transfer_ratio"].astype(float))]
@@ -170,13 +172,7 @@ def plot_ratio_vs_bias(table: pd.DataFrame, method_a: str, method_b: str, repres
         title += f"\nPearson r = {r:.2f}, Kendall τ = {tau:.2f}"
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        p = out_dir / f"bias_vs_transfer.{ext}"
-        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
-        paths.append(p)
-    return paths
+    return save_figure(fig, out_dir, "bias_vs_transfer")
 
 
 # --- the whole measurement for a list of tasks ---------------------------------------------------------

@@ -99,21 +99,16 @@ class CentreClips(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
-        from .video.reader import VideoDecodeError, decode_clips, open_video
-        from .video.sampling import test_clip_indices
+        from .data.clips import decode_test_clips, to_tchw
+        from .video.reader import VideoDecodeError
 
         s = self.samples[i]
-        path = self.root / s.video
         try:
-            with open_video(path) as video:
-                n, fps = video.num_frames, video.fps
-            idx = test_clip_indices(n, fps, self.spec.frames, num_clips=1, **self.spec.sampling())
-            if self.mode == "static":
-                idx = np.repeat(idx[:, [idx.shape[1] // 2]], self.spec.frames, axis=1)
-            frames = decode_clips(path, idx)[0]  # (T, H, W, 3)
+            frames = decode_test_clips(self.root / s.video, self.spec.frames, 1, self.spec.sampling(),
+                                       static=self.mode == "static")[0]  # (T, H, W, 3)
         except (VideoDecodeError, ValueError) as exc:
             return {"ok": False, "index": i, "video": s.video, "reason": str(exc)}
-        clip = self.transform(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2))
+        clip = self.transform(to_tchw(frames))
         return {"ok": True, "index": i, "clip": clip}
 
 

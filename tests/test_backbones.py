@@ -16,17 +16,10 @@ from severe_bench.errors import ConfigError
 from severe_bench.models import create_backbone, list_backbones
 from severe_bench.models.vit import resize_pos_embed, sinusoid_table
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 X_CNN = torch.randn(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(0))  # R(2+1)D forwards are costly on CPU
 X_VIT = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny clips: one intra-op thread is faster than two, and immune to a busy machine's oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_list_and_unknown():

@@ -31,6 +31,8 @@ from severe_bench.errors import CheckpointError, ConfigError
 from severe_bench.models import create_backbone
 from severe_bench.models.vit import Block
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 REG = load_registry()
 X = torch.randn(1, 3, 2, 16, 16, generator=torch.Generator().manual_seed(0))  # small: R(2+1)D forwards are costly
 X_VIT = torch.randn(1, 3, 2, 32, 32, generator=torch.Generator().manual_seed(0))  # 4 tokens
@@ -42,15 +44,6 @@ SEVERE_METHODS = {"supervised", "moco", "video_moco", "selavi", "avid_cma", "gdt
 def private_cache(tmp_path, monkeypatch):
     """No test touches the user's cache."""
     monkeypatch.setenv("SEVERE_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny clips: one intra-op thread is faster than two, and immune to a busy machine's oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------

@@ -59,19 +59,19 @@ def test_interrupted_run_resumes(tiny_suite, tmp_path, monkeypatch):
     from severe_bench.engine import finetune
 
     out = tmp_path / "run"
-    real_save = finetune._save_state
+    real_save = finetune.save_state
 
-    def save_then_die(path, payload):
-        real_save(path, payload)
+    def save_then_die(*args):
+        real_save(*args)
         raise KeyboardInterrupt  # killed right after the first pass was saved
 
-    monkeypatch.setattr(finetune, "_save_state", save_then_die)
+    monkeypatch.setattr(finetune, "save_state", save_then_die)
     r = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "synth_motion", "--profile", "smoke", "--workers", "0",
                                  "--data-root", str(tiny_suite), "--out", str(out)])
     assert r.exit_code != 0
     assert (out / "synth_motion" / "seed0" / "state.pt").exists()
     assert not (out / "synth_motion" / "seed0" / "result.json").exists()
-    monkeypatch.setattr(finetune, "_save_state", real_save)
+    monkeypatch.setattr(finetune, "save_state", real_save)
     log = _eval(["-t", "synth_motion", "--data-root", str(tiny_suite), "--out", str(out)])
     assert "resuming from pass 1/2" in log
     assert "pass 1/2:" not in log  # the finished pass is not trained again

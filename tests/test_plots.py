@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from severe_bench.cli import main
 from severe_bench.report import build_table, load_reference, load_results
 from severe_bench.report.plots import cka_heatmap, correlations_vs_ucf101
 
-from test_table import SEVERE_EIGHT, write_result
+from test_table import SEVERE_EIGHT, run_cli, write_result
 
 
 def _check_figure(path_png: Path):
@@ -34,20 +33,10 @@ def _user_results(d: Path):
                 write_result(d, task, label, float(v), seed=seed)
 
 
-def _run(args, capsys):
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
 def test_all_kinds_write_png_and_pdf(tmp_path, capsys):
     res, out = tmp_path / "res", tmp_path / "figs"
     _user_results(res)
-    code, stdout, err = _run(["plot", str(res), "--with-reference", "--kind", "all", "--out", str(out)], capsys)
+    code, stdout, err = run_cli(["plot", str(res), "--with-reference", "--kind", "all", "--out", str(out)], capsys)
     assert code == 0, err
     assert "skipped sample-curve" in err  # no size sweep in these results
     for stem in ("factor_bars", "scatter_vs_ucf101", "summary_mynet", "summary_other-net"):
@@ -83,7 +72,7 @@ def test_scatter_correlations_on_the_published_table(tmp_path, capsys):
         b = table.mean[["ucf101", task]].dropna().to_numpy()
         assert corr.at[task, "kendall_tau"] == pytest.approx(_kendall_tau_b(b[:, 0], b[:, 1]))
     assert corr.at["ucfrep", "pearson_r"] < 0  # lower error with higher UCF101 accuracy
-    code, _, err = _run(["plot", "--with-reference", "--kind", "scatter", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["plot", "--with-reference", "--kind", "scatter", "--out", str(tmp_path)], capsys)
     assert code == 0, err
     _check_figure(tmp_path / "scatter_vs_ucf101.png")
     rows = {r["task"]: r for r in csv.DictReader(open(tmp_path / "scatter_vs_ucf101.csv"))}
@@ -96,23 +85,23 @@ def test_sample_curve(tmp_path, capsys):
         for seed in range(2):
             for task, n in (("ucf101_1k", 1000), ("ucf101_2k", 2000), ("ucf101", 9537)):
                 write_result(res, task, label, 40 + n / 300 + seed, seed=seed, num_train=n, dataset="ucf101")
-    code, _, err = _run(["plot", str(res), "--kind", "sample-curve", "--out", str(tmp_path / "f")], capsys)
+    code, _, err = run_cli(["plot", str(res), "--kind", "sample-curve", "--out", str(tmp_path / "f")], capsys)
     assert code == 0, err
     _check_figure(tmp_path / "f" / "sample_curves.png")
     single = tmp_path / "single"
     write_result(single, "ucf101_1k", "A", 50.0, num_train=1000, dataset="ucf101")
-    code, _, err = _run(["plot", str(single), "--kind", "sample-curve", "--out", str(tmp_path / "g")], capsys)
+    code, _, err = run_cli(["plot", str(single), "--kind", "sample-curve", "--out", str(tmp_path / "g")], capsys)
     assert code != 0 and "two or more training-set sizes" in err
 
 
 def test_refusals(tmp_path, capsys):
-    code, _, err = _run(["plot", "--with-reference", "--kind", "summary", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["plot", "--with-reference", "--kind", "summary", "--out", str(tmp_path)], capsys)
     assert code != 0 and "summary needs result JSONs" in err
     res = tmp_path / "res"
     write_result(res, "ssv2", "A", 50.0)
-    code, _, err = _run(["plot", str(res), "--kind", "scatter", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["plot", str(res), "--kind", "scatter", "--out", str(tmp_path)], capsys)
     assert code != 0 and "UCF101" in err
-    code, _, err = _run(["plot", str(res), "--kind", "factor-bars", "--out", str(tmp_path / "ok")], capsys)
+    code, _, err = run_cli(["plot", str(res), "--kind", "factor-bars", "--out", str(tmp_path / "ok")], capsys)
     assert code == 0, err
     _check_figure(tmp_path / "ok" / "factor_bars.png")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from ..errors import SevereError
+from .observations import gather_observations
 
 KINDS = ("factor-bars", "sample-curve", "scatter", "summary")
 
@@ -23,20 +23,9 @@ KINDS = ("factor-bars", "sample-curve", "scatter", "summary")
               help="Tie rule of the ranks shown in summaries.")
 def plot(results, kinds, out_dir, with_reference, ties):
     """Draw figures from RESULTS (result JSON files or directories)."""
-    from ..report import build_table, load_reference, load_results
-    from ..report import plots
+    from ..report import build_table, plots
 
-    frames = []
-    if with_reference:
-        frames.append(load_reference())
-    if results:
-        user = load_results(results)
-        if user.empty:
-            raise SevereError(f"no severe-bench result JSONs found under: {', '.join(results)}")
-        frames.append(user)
-    if not frames:
-        raise SevereError("nothing to plot: pass result JSONs/directories and/or --with-reference")
-    observations = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    observations = gather_observations(results, with_reference, "plot")
     wanted = KINDS if "all" in kinds else tuple(dict.fromkeys(kinds))
     out = Path(out_dir)
     table = build_table(observations, tie_rule=ties)

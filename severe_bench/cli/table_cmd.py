@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from ..errors import SevereError
+from .observations import gather_observations
 
 
 @click.command("table")
@@ -31,20 +30,10 @@ def table(results, with_reference, fmt, out, ties, sort, task_list, rank_colors,
     seeds; the SEVERE mean enters UCF-RC as (1 − error) × 100; the average rank's tie rule is stated in the
     caption.
     """
-    from ..report import build_table, load_reference, load_results
+    from ..report import build_table
     from ..report.render import render
 
-    if not results and not with_reference:
-        raise SevereError("nothing to tabulate: pass result JSONs/directories and/or --with-reference")
-    frames = []
-    if with_reference:
-        frames.append(load_reference())
-    if results:
-        user = load_results(results)
-        if user.empty:
-            raise SevereError(f"no severe-bench result JSONs found under: {', '.join(results)}")
-        frames.append(user)
-    observations = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    observations = gather_observations(results, with_reference, "tabulate")
     tasks = [t.strip() for t in task_list.split(",") if t.strip()] if task_list else None
     built = build_table(observations, tie_rule=ties, sort=sort, tasks=tasks)
     text = render(built, fmt, rank_colors=rank_colors, standalone=standalone)

@@ -37,8 +37,20 @@ def _sampling_args(spec: dict) -> dict:
     return {"target_fps": float(spec["fps"]), **extra}
 
 
-def _to_tchw(frames: np.ndarray) -> torch.Tensor:
+def to_tchw(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
+
+
+def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, static: bool = False) -> np.ndarray:
+    """The ``num_clips`` evenly spaced test clips of the video at ``path`` as (clips, T, H, W, 3) frames, each
+    frame decoded once; ``sampling`` holds ``test_clip_indices``' spacing keywords. ``static`` makes each clip
+    its middle frame repeated ``frames`` times."""
+    with open_video(path) as video:
+        n, fps = video.num_frames, video.fps
+    idx = test_clip_indices(n, fps, frames, num_clips=num_clips, **sampling)
+    if static:
+        idx = np.repeat(idx[:, [idx.shape[1] // 2]], frames, axis=1)
+    return decode_clips(path, idx)
 
 
 class TrainClips(Dataset):
@@ -66,7 +78,7 @@ class TrainClips(Dataset):
                 frames = video.get_frames(idx)
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
-        clip = self.transform(_to_tchw(frames))
+        clip = self.transform(to_tchw(frames))
         return {"ok": True, "clip": clip, "target": encode_target(s.label, self.label_mode, self.num_classes),
                 "video": s.video}
 
@@ -85,15 +97,11 @@ class TestClips(Dataset):
 
     def __getitem__(self, i):
         s = self.samples[i]
-        path = self.root / s.video
         try:
-            with open_video(path) as video:
-                n, fps = video.num_frames, video.fps
-            idx = test_clip_indices(n, fps, self.frames, num_clips=self.num_clips, **self.sampling)
-            clips = decode_clips(path, idx)
+            clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling)
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
-        views = [self.transform(_to_tchw(c)) for c in clips]
+        views = [self.transform(to_tchw(c)) for c in clips]
         views = torch.cat([v if v.dim() == 5 else v.unsqueeze(0) for v in views])
         return {"ok": True, "clip": views, "target": encode_target(s.label, self.label_mode, self.num_classes),
                 "video": s.video, "index": i}

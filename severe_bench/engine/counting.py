@@ -61,7 +61,6 @@ repeats them.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +80,8 @@ from ..video.reader import VideoDecodeError, open_video
 from .context import Outcome, RunContext
 from .metrics import counting_metrics
 from .model import build_optimizer
+from .state import STATE_FILE, loader_kwargs, resume_state, save_state
 
-STATE_FILE = "state.pt"
 # UCFRep frame numbers (start_frame, end_frame, temporal_bound) count extracted images from image_00001.jpg:
 # frame number f is decoded frame f - 1.
 FIRST_FRAME_NUMBER = 1
@@ -570,18 +569,6 @@ def train_batch(model, optimizer, batch: dict, cfg: CountingConfig, rng: np.rand
 
 # --- the runner ----------------------------------------------------------------------------------------
 
-def _loader_kwargs(workers: int, device) -> dict:
-    if workers <= 0:
-        return {"num_workers": 0}
-    ctx = "fork" if os.name == "posix" else None
-    return {"num_workers": workers, "multiprocessing_context": ctx, "worker_init_fn": _worker_init,
-            "pin_memory": torch.device(device).type == "cuda"}
-
-
-def _worker_init(_):
-    torch.set_num_threads(1)  # workers decode and resize; the parent process owns the cores for the model
-
-
 def _segment_items(samples, cfg: CountingConfig, rng: np.random.Generator, skip: set) -> list[dict]:
     items = []
     for s in samples:
@@ -600,12 +587,6 @@ def _segment_items(samples, cfg: CountingConfig, rng: np.random.Generator, skip:
     return [items[i] for i in order]
 
 
-def _save_state(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
 def run(ctx: RunContext) -> Outcome:
     proto = ctx.task.protocol
     cfg = CountingConfig.from_protocol(proto)
@@ -618,14 +599,7 @@ def run(ctx: RunContext) -> Outcome:
     norm = Normaliser(ctx.normalisation or {}, ctx.device)
 
     state_path = ctx.work_dir / STATE_FILE
-    start_pass, unreadable = 0, {}
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_pass, unreadable = int(state["passes_done"]), dict(state["unreadable"])
-        torch.set_rng_state(state["torch_rng"])
-        ctx.log(f"  resuming from pass {start_pass}/{cfg.passes} ({state_path})")
+    start_pass, unreadable = resume_state(state_path, model, optimizer, cfg.passes, ctx.log)
 
     for p in range(start_pass, cfg.passes):
         t0 = time.time()
@@ -633,7 +607,7 @@ def run(ctx: RunContext) -> Outcome:
         items = _segment_items(ctx.train_samples, cfg, np.random.default_rng([ctx.seed, p, 0]), set(unreadable))
         track_rng = np.random.default_rng([ctx.seed, p, 1])
         loader = DataLoader(SegmentDataset(items, ctx.root, cfg.crop), batch_size=cfg.batch_size, shuffle=False,
-                            collate_fn=collate_segments, **_loader_kwargs(ctx.workers, ctx.device))
+                            collate_fn=collate_segments, **loader_kwargs(ctx.workers, ctx.device))
         model.train()
         losses = []
         for batch in tqdm(loader, desc=f"{ctx.task.id} pass {p + 1}/{cfg.passes}", leave=False, disable=None):
@@ -644,8 +618,7 @@ def run(ctx: RunContext) -> Outcome:
         if not losses:
             raise SevereError(f"task {ctx.task.id}: pass {p + 1} had no training segment that could be decoded "
                               f"({len(unreadable)} unreadable videos)")
-        _save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "passes_done": p + 1, "unreadable": unreadable, "torch_rng": torch.get_rng_state()})
+        save_state(state_path, model, optimizer, p + 1, unreadable)
         ctx.log(f"  pass {p + 1}/{cfg.passes}: loss {float(np.mean(losses)):.4f}  {len(items)} segments, "
                 f"{len(losses)} steps  {time.time() - t0:.1f}s")
 
@@ -664,7 +637,7 @@ def run(ctx: RunContext) -> Outcome:
 def _test(model, ctx: RunContext, cfg: CountingConfig, norm: Normaliser):
     model.eval()
     loader = DataLoader(SpanDataset(ctx.test_samples, ctx.root, cfg.crop), batch_size=1, shuffle=False,
-                        collate_fn=_first, **_loader_kwargs(ctx.workers, ctx.device))
+                        collate_fn=_first, **loader_kwargs(ctx.workers, ctx.device))
     predictions, failed = {}, {}
     for item in tqdm(loader, desc=f"{ctx.task.id} test", leave=False, disable=None):
         if not item["ok"]:

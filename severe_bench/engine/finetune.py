@@ -12,9 +12,7 @@ Every value comes from ``ctx.task.protocol``. State is saved after each pass and
 from __future__ import annotations
 
 import math
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,16 +26,8 @@ from .context import Outcome, RunContext
 from .metrics import classification_metrics, multilabel_metrics
 from .model import VideoClassifier, base_lr, build_optimizer, set_lr
 from .schedule import lr_at
+from .state import STATE_FILE, loader_kwargs, resume_state, save_state
 from .transforms import build_test_transform, build_train_transform
-
-STATE_FILE = "state.pt"
-
-
-def _loader_kwargs(workers: int) -> dict:
-    if workers <= 0:
-        return {"num_workers": 0}
-    ctx = "fork" if os.name == "posix" else None  # fork starts in ms; spawn costs ~2 s per worker
-    return {"num_workers": workers, "multiprocessing_context": ctx, "persistent_workers": False}
 
 
 def _mix(clips: torch.Tensor, targets: torch.Tensor, aug: dict, num_classes: int, gen: torch.Generator):
@@ -77,12 +67,6 @@ def _loss(logits, target, kind: str) -> torch.Tensor:
     raise ValueError(f"unknown loss {kind!r}")
 
 
-def _save_state(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # an interrupted save never leaves a half-written state
-
-
 def run(ctx: RunContext) -> Outcome:
     proto = ctx.task.protocol
     multilabel = proto["name"] == "finetune_multilabel"
@@ -110,14 +94,7 @@ def run(ctx: RunContext) -> Outcome:
     steps_per_pass = math.ceil(len(train_ds) / batch)
 
     state_path = ctx.work_dir / STATE_FILE
-    start_pass, unreadable = 0, {}
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_pass, unreadable = int(state["passes_done"]), dict(state["unreadable"])
-        torch.set_rng_state(state["torch_rng"])
-        ctx.log(f"  resuming from pass {start_pass}/{passes} ({state_path})")
+    start_pass, unreadable = resume_state(state_path, model, optimizer, passes, ctx.log)
 
     aug = proto.get("train_augment", {})
     mix_gen = torch.Generator().manual_seed(ctx.seed)
@@ -128,7 +105,8 @@ def run(ctx: RunContext) -> Outcome:
         if frozen:
             model.backbone.eval()  # BatchNorm statistics stay those of pre-training
         loader = DataLoader(train_ds, batch_size=batch, shuffle=True, drop_last=False, collate_fn=collate_ok,
-                            generator=torch.Generator().manual_seed(ctx.seed * 100003 + p), **_loader_kwargs(ctx.workers))
+                            generator=torch.Generator().manual_seed(ctx.seed * 100003 + p),
+                            **loader_kwargs(ctx.workers, ctx.device))
         losses = []
         for step, b in enumerate(tqdm(loader, desc=f"{ctx.task.id} pass {p + 1}/{passes}", leave=False, disable=None)):
             for video, reason in b["failed"]:
@@ -145,8 +123,7 @@ def run(ctx: RunContext) -> Outcome:
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        _save_state(state_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "passes_done": p + 1, "unreadable": unreadable, "torch_rng": torch.get_rng_state()})
+        save_state(state_path, model, optimizer, p + 1, unreadable)
         mean_loss = float(np.mean(losses)) if losses else float("nan")
         ctx.log(f"  pass {p + 1}/{passes}: loss {mean_loss:.4f}  lr {max(g['lr'] for g in optimizer.param_groups):.2e}  "
                 f"{time.time() - t0:.1f}s")
@@ -169,7 +146,8 @@ def _test(model, ctx: RunContext, proto: dict, label_mode: str):
     test = proto["test"]
     ds = TestClips(ctx.test_samples, ctx.root, {**test, "short_video": proto.get("short_video")}, int(test["clips"]), build_test_transform(proto, ctx.normalisation),
                    label_mode, ctx.num_classes)
-    loader = DataLoader(ds, batch_size=1, shuffle=False, collate_fn=collate_single, **_loader_kwargs(ctx.workers))
+    loader = DataLoader(ds, batch_size=1, shuffle=False, collate_fn=collate_single,
+                        **loader_kwargs(ctx.workers, ctx.device))
     model.eval()
     chunk = max(1, int(proto["batch_size"]))
     aggregate = test.get("aggregate", "mean_softmax")

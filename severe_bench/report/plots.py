@@ -22,7 +22,8 @@ from .aggregate import SevereTable
 from .layout import Column
 
 
-def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
+def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
+    """``out_dir/stem.png`` (150 dpi) and ``out_dir/stem.pdf``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
@@ -84,7 +85,7 @@ def factor_bars(table: SevereTable, out_dir: Path) -> list[Path]:
                 pad = 0.15 * (hi - lo) + 1e-9
                 ax.set_ylim(max(0.0, lo - pad - errors.max()), hi + pad + errors.max())
     fig.suptitle("SEVERE results per factor (mean ± std over seeds)", fontsize=10)
-    return _save(fig, out_dir, "factor_bars")
+    return save_figure(fig, out_dir, "factor_bars")
 
 
 # --- sample-size curves --------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def sample_curves(observations: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_title(f"{dataset} ({protocol})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, out_dir, "sample_curves")
+    return save_figure(fig, out_dir, "sample_curves")
 
 
 # --- each task against UCF101 --------------------------------------------------------------------------
@@ -159,7 +160,7 @@ def scatter_vs_ucf101(table: SevereTable, out_dir: Path) -> list[Path]:
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
         ax.set_visible(False)
-    paths = _save(fig, out_dir, "scatter_vs_ucf101")
+    paths = save_figure(fig, out_dir, "scatter_vs_ucf101")
     csv_path = out_dir / "scatter_vs_ucf101.csv"
     corr.to_csv(csv_path, index=False, float_format="%.6g")
     return paths + [csv_path]
@@ -238,7 +239,7 @@ def summaries(table: SevereTable, observations: pd.DataFrame, out_dir: Path) -> 
         raise SevereError("summary needs result JSONs of at least one checkpoint")
     paths = []
     for label in user_labels:
-        paths += _save(_summary_page(table, observations, label), out_dir, f"summary_{slug(label)}")
+        paths += save_figure(_summary_page(table, observations, label), out_dir, f"summary_{slug(label)}")
     return paths
 
 
@@ -263,4 +264,4 @@ def cka_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]
                         color="white" if not np.isnan(v) and v < 0.6 else "black")
     fig.colorbar(im, ax=ax, label="CKA")
     ax.set_title(title, fontsize=9)
-    return _save(fig, out_dir, stem)
+    return save_figure(fig, out_dir, stem)

@@ -11,6 +11,7 @@ import html
 import io
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Callable
 
 import pandas as pd
 from tabulate import tabulate
@@ -33,6 +34,32 @@ class Cell:
     emphasis: str | None  # "best", "second" or None
     smoke: bool = False
     rank_fraction: float | None = None  # 0 = best ... 1 = worst, for rank colours
+
+
+@dataclass(frozen=True)
+class CellMarkup:
+    """How one format writes a cell: ``%s`` templates around the emphasised value and the std, the smoke mark,
+    the text of a missing cell, and the escaping of the cell's own text."""
+
+    missing: str
+    best: str
+    second: str
+    std: str
+    smoke: str
+    escape: Callable[[str], str] = lambda text: text
+
+
+def _cell_text(cell: Cell, markup: CellMarkup) -> str:
+    if not cell.value:
+        return markup.missing
+    v = markup.escape(cell.value)
+    if cell.emphasis == "best":
+        v = markup.best % v
+    elif cell.emphasis == "second":
+        v = markup.second % v
+    if cell.std:
+        v += markup.std % markup.escape(cell.std)
+    return v + (markup.smoke if cell.smoke else "")
 
 
 def _fmt(v: float, decimals: int) -> str:
@@ -145,17 +172,7 @@ def _headers(table: SevereTable) -> tuple[list[tuple[str, int]], list[tuple[str,
 
 # --- Markdown ------------------------------------------------------------------------------------------
 
-def _md_cell(cell: Cell) -> str:
-    if not cell.value:
-        return MISSING
-    v = cell.value
-    if cell.emphasis == "best":
-        v = f"**{v}**"
-    elif cell.emphasis == "second":
-        v = f"_{v}_"
-    if cell.std:
-        v += f" ± {cell.std}"
-    return v + (SMOKE_MARK if cell.smoke else "")
+MARKDOWN_CELL = CellMarkup(missing=MISSING, best="**%s**", second="_%s_", std=" ± %s", smoke=SMOKE_MARK)
 
 
 def render_markdown(table: SevereTable) -> str:
@@ -163,7 +180,7 @@ def render_markdown(table: SevereTable) -> str:
     group_of_col = [g for g, span in groups for _ in range(span)]
     headers = ["Method"] + [f"{g}: {t}" if g else t for g, (t, _) in zip(group_of_col, titles)]
     grid = cell_grid(table)
-    rows = [[label] + [_md_cell(c) for c in grid[label]] for label in table.labels]
+    rows = [[label] + [_cell_text(c, MARKDOWN_CELL) for c in grid[label]] for label in table.labels]
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     return body + "\n\n" + " ".join(caption_sentences(table, "in italics")) + "\n"
 
@@ -181,19 +198,13 @@ def _rank_rgb(fraction: float) -> tuple[int, int, int]:
     return tuple(int(round(0.55 * x + 0.45 * 255)) for x in rgb)
 
 
+LATEX_CELL = CellMarkup(missing="--", best=r"\textbf{%s}", second=r"\underline{%s}", std=r"\,{\scriptsize$\pm$%s}",
+                        smoke=r"$^\ddagger$")
+
+
 def _latex_cell(cell: Cell, rank_colors: bool) -> str:
-    if not cell.value:
-        return "--"
-    v = cell.value
-    if cell.emphasis == "best":
-        v = rf"\textbf{{{v}}}"
-    elif cell.emphasis == "second":
-        v = rf"\underline{{{v}}}"
-    if cell.std:
-        v += rf"\,{{\scriptsize$\pm${cell.std}}}"
-    if cell.smoke:
-        v += r"$^\ddagger$"
-    if rank_colors and cell.rank_fraction is not None:
+    v = _cell_text(cell, LATEX_CELL)
+    if cell.value and rank_colors and cell.rank_fraction is not None:
         r, g, b = _rank_rgb(cell.rank_fraction)
         v = rf"\cellcolor[RGB]{{{r},{g},{b}}}" + v
     return v
@@ -267,17 +278,8 @@ def render_csv(table: SevereTable) -> str:
 
 # --- HTML ----------------------------------------------------------------------------------------------
 
-def _html_cell(cell: Cell) -> str:
-    if not cell.value:
-        return MISSING
-    v = html.escape(cell.value)
-    if cell.emphasis == "best":
-        v = f"<strong>{v}</strong>"
-    elif cell.emphasis == "second":
-        v = f"<u>{v}</u>"
-    if cell.std:
-        v += f" <small>± {html.escape(cell.std)}</small>"
-    return v + (SMOKE_MARK if cell.smoke else "")
+HTML_CELL = CellMarkup(missing=MISSING, best="<strong>%s</strong>", second="<u>%s</u>", std=" <small>± %s</small>",
+                       smoke=SMOKE_MARK, escape=html.escape)
 
 
 def render_html(table: SevereTable) -> str:
@@ -291,7 +293,7 @@ def render_html(table: SevereTable) -> str:
     for label in table.labels:
         prov = table.rows.at[label, "provenance"]
         lines.append(f'<tr class="{prov}"><th scope="row">{html.escape(label)}</th>'
-                     + "".join(f"<td>{_html_cell(c)}</td>" for c in grid[label]) + "</tr>")
+                     + "".join(f"<td>{_cell_text(c, HTML_CELL)}</td>" for c in grid[label]) + "</tr>")
     lines += ["</tbody>", "</table>"]
     return "\n".join(lines) + "\n"
 

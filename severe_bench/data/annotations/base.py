@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ...errors import AnnotationError, ConfigError, MissingFileError
 from ..sample import Sample
@@ -53,6 +54,13 @@ def optional_role(dataset: dict, *roles: str) -> str | None:
         if files.get(role):
             return str(files[role])
     return None
+
+
+def split_and_optional_classes(dataset: dict, split: str) -> list[str]:
+    """``required`` of a format read by ``read_split_and_classes``: the split's list, then the class-name
+    file when the task names one."""
+    classes = optional_role(dataset, *CLASS_ROLES)
+    return [role_path(dataset, split)] + ([classes] if classes else [])
 
 
 def missing(path: Path, dataset: dict, what: str = "annotation file") -> MissingFileError:
@@ -125,6 +133,13 @@ def strip_video_ext(name: str) -> str:
     return stem if ext.lower() in VIDEO_EXTS else name
 
 
+def names_by_index(by_index: dict[int, str], path: Path, what: str) -> list[str]:
+    """The names in index order; the indices must be 0..N-1 (``what`` names them in the error)."""
+    if sorted(by_index) != list(range(len(by_index))):
+        raise AnnotationError(path, None, f"{what} must be 0..N-1, each once")
+    return [by_index[i] for i in range(len(by_index))]
+
+
 def read_indexed_classes(path: Path) -> list[str]:
     """Class names from a ``<index> <name>`` file (UCF ``classInd.txt``: 1-based, any order) or one name
     per line (index = line order)."""
@@ -145,3 +160,26 @@ def read_indexed_classes(path: Path) -> list[str]:
     if base not in (0, 1) or sorted(by_index) != list(range(base, base + len(by_index))):
         raise AnnotationError(path, None, f"class indices must run 0..N-1 or 1..N, got {sorted(by_index)[:5]}...")
     return [by_index[i] for i in range(base, base + len(by_index))]
+
+
+def read_split_and_classes(
+    root: Path, dataset: dict, split: str, read_classes: Callable[[Path], list[str]]
+) -> tuple[Path, list[str] | None, list[Path]]:
+    """(the split's list file, class names or None, the files read) for formats whose class-name file is
+    optional (any ``CLASS_ROLES`` role); ``read_classes`` parses that file in the format's own layout."""
+    list_file = existing(root, role_path(dataset, split), dataset)
+    files = [list_file]
+    names = None
+    classes_rel = optional_role(dataset, *CLASS_ROLES)
+    if classes_rel:
+        classes_file = existing(root, classes_rel, dataset)
+        names = read_classes(classes_file)
+        files.append(classes_file)
+    return list_file, names, files
+
+
+def check_label(label: int, names: list[str] | None, path: Path, lineno: int | None, what: str = "label") -> None:
+    """Refuse a class index that is negative or, when the class names are known, not below their count."""
+    if label < 0 or (names is not None and label >= len(names)):
+        known = f" (only {len(names)} classes)" if names is not None else ""
+        raise AnnotationError(path, lineno, f"{what} {label} is out of range{known}")

@@ -21,14 +21,16 @@ from pathlib import Path
 
 from ...errors import AnnotationError
 from ..sample import Sample
-from .base import Annotations, existing, numbered_lines, optional_role, parse_int, read_text, role_path, video_path
+from .base import (
+    CLASS_ROLES, Annotations, existing, numbered_lines, optional_role, parse_int, read_text, role_path, video_path,
+)
 
 FRAME_LIST_HEADER = ("original_vido_id", "video_id", "frame_id", "path", "labels")
 CSV_REQUIRED = ("id", "actions")
 
 
 def classes_role(dataset: dict) -> str:
-    return optional_role(dataset, "classes", "class_index") or role_path(dataset, "classes")
+    return optional_role(dataset, *CLASS_ROLES) or role_path(dataset, "classes")
 
 
 def required(dataset: dict, split: str) -> list[str]:

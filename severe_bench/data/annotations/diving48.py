@@ -12,16 +12,13 @@ from pathlib import Path
 
 from ...errors import AnnotationError
 from ..sample import Sample
-from .base import CLASS_ROLES, Annotations, existing, optional_role, role_path, video_path
+from .base import Annotations, check_label, read_split_and_classes, split_and_optional_classes, video_path
 from .ssv2 import load_json
 
 KEYS = ("vid_name", "label")
 
 
-def required(dataset: dict, split: str) -> list[str]:
-    out = [role_path(dataset, split)]
-    classes = optional_role(dataset, *CLASS_ROLES)
-    return out + ([classes] if classes else [])
+required = split_and_optional_classes
 
 
 def read_vocab(path: Path) -> list[str]:
@@ -32,14 +29,7 @@ def read_vocab(path: Path) -> list[str]:
 
 
 def read(root: Path, dataset: dict, split: str) -> Annotations:
-    list_file = existing(root, role_path(dataset, split), dataset)
-    files = [list_file]
-    names = None
-    classes_rel = optional_role(dataset, *CLASS_ROLES)
-    if classes_rel:
-        classes_file = existing(root, classes_rel, dataset)
-        names = read_vocab(classes_file)
-        files.append(classes_file)
+    list_file, names, files = read_split_and_classes(root, dataset, split, read_vocab)
     entries = load_json(list_file)
     if not isinstance(entries, list):
         raise AnnotationError(list_file, None, "expected a list of {vid_name, label, start_frame, end_frame}")
@@ -51,8 +41,7 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
             label = int(entry["label"])
         except (TypeError, ValueError):
             raise AnnotationError(list_file, None, f"entry #{n}: label {entry['label']!r} is not an integer") from None
-        if label < 0 or (names is not None and label >= len(names)):
-            raise AnnotationError(list_file, None, f"entry #{n}: label {label} is out of range")
+        check_label(label, names, list_file, None, f"entry #{n}: label")
         vid = str(entry["vid_name"])
         meta = {k: int(entry[k]) for k in ("start_frame", "end_frame") if entry.get(k) is not None}
         samples.append(Sample(video=video_path(dataset, vid, ".mp4"), label=label, id=vid, meta=meta))

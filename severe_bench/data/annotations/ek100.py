@@ -16,15 +16,15 @@ from pathlib import Path
 
 from ...errors import AnnotationError
 from ..sample import Sample
-from .base import CLASS_ROLES, Annotations, existing, optional_role, parse_int, read_text, role_path, video_path
+from .base import (
+    Annotations, check_label, names_by_index, parse_int, read_split_and_classes, read_text, split_and_optional_classes,
+    video_path,
+)
 
 COLUMNS = ("narration_id", "participant_id", "video_id", "start_frame", "stop_frame", "verb_class")
 
 
-def required(dataset: dict, split: str) -> list[str]:
-    out = [role_path(dataset, split)]
-    classes = optional_role(dataset, *CLASS_ROLES)
-    return out + ([classes] if classes else [])
+required = split_and_optional_classes
 
 
 def _rows(path: Path, columns):
@@ -43,25 +43,15 @@ def read_verb_classes(path: Path) -> list[str]:
     by_id = {}
     for lineno, row in _rows(path, ("id", "key")):
         by_id[parse_int(row["id"], path, lineno, "id")] = row["key"]
-    if sorted(by_id) != list(range(len(by_id))):
-        raise AnnotationError(path, None, "verb ids must be 0..N-1, each once")
-    return [by_id[i] for i in range(len(by_id))]
+    return names_by_index(by_id, path, "verb ids")
 
 
 def read(root: Path, dataset: dict, split: str) -> Annotations:
-    list_file = existing(root, role_path(dataset, split), dataset)
-    files = [list_file]
-    names = None
-    classes_rel = optional_role(dataset, *CLASS_ROLES)
-    if classes_rel:
-        classes_file = existing(root, classes_rel, dataset)
-        names = read_verb_classes(classes_file)
-        files.append(classes_file)
+    list_file, names, files = read_split_and_classes(root, dataset, split, read_verb_classes)
     samples = []
     for lineno, row in _rows(list_file, COLUMNS):
         label = parse_int(row["verb_class"], list_file, lineno, "verb_class")
-        if label < 0 or (names is not None and label >= len(names)):
-            raise AnnotationError(list_file, lineno, f"verb_class {label} is out of range")
+        check_label(label, names, list_file, lineno, "verb_class")
         start = parse_int(row["start_frame"], list_file, lineno, "start_frame")
         stop = parse_int(row["stop_frame"], list_file, lineno, "stop_frame")
         if stop < start:

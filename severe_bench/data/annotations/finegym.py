@@ -17,8 +17,8 @@ from pathlib import Path
 from ...errors import AnnotationError
 from ..sample import Sample
 from .base import (
-    CLASS_ROLES, Annotations, existing, numbered_lines, optional_role, parse_int, role_path, strip_video_ext,
-    video_path,
+    Annotations, check_label, names_by_index, numbered_lines, parse_int, read_split_and_classes,
+    split_and_optional_classes, strip_video_ext, video_path,
 )
 
 CLIP_RE = re.compile(r"^(?P<ytid>.+)_E_(?P<es>\d+)_(?P<ee>\d+)_A_(?P<as>\d+)_(?P<ae>\d+)$")
@@ -27,10 +27,7 @@ CATEGORY_RE = re.compile(
 )
 
 
-def required(dataset: dict, split: str) -> list[str]:
-    out = [role_path(dataset, split)]
-    classes = optional_role(dataset, *CLASS_ROLES)
-    return out + ([classes] if classes else [])
+required = split_and_optional_classes
 
 
 def read_categories(path: Path) -> list[str]:
@@ -40,20 +37,11 @@ def read_categories(path: Path) -> list[str]:
         if not m:
             raise AnnotationError(path, lineno, f"expected 'Clabel: N; set: N; Glabel: N; <name>', got {text!r}")
         by_label[int(m["c"])] = m["name"].strip()
-    if sorted(by_label) != list(range(len(by_label))):
-        raise AnnotationError(path, None, "Clabel values must be 0..N-1, each once")
-    return [by_label[i] for i in range(len(by_label))]
+    return names_by_index(by_label, path, "Clabel values")
 
 
 def read(root: Path, dataset: dict, split: str) -> Annotations:
-    list_file = existing(root, role_path(dataset, split), dataset)
-    files = [list_file]
-    names = None
-    classes_rel = optional_role(dataset, *CLASS_ROLES)
-    if classes_rel:
-        classes_file = existing(root, classes_rel, dataset)
-        names = read_categories(classes_file)
-        files.append(classes_file)
+    list_file, names, files = read_split_and_classes(root, dataset, split, read_categories)
     samples = []
     for lineno, text in numbered_lines(list_file):
         fields = text.split()
@@ -66,8 +54,7 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
             raise AnnotationError(
                 list_file, lineno, f"clip name {clip!r} is not '<ytid>_E_<start>_<end>_A_<start>_<end>'"
             )
-        if label < 0 or (names is not None and label >= len(names)):
-            raise AnnotationError(list_file, lineno, f"label {label} is out of range")
+        check_label(label, names, list_file, lineno)
         meta = {
             "youtube_id": m["ytid"],
             "event": (int(m["es"]), int(m["ee"])),

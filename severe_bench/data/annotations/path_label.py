@@ -17,17 +17,14 @@ from pathlib import Path
 from ...errors import AnnotationError
 from ..sample import Sample
 from .base import (
-    CLASS_ROLES, Annotations, existing, numbered_lines, optional_role, read_indexed_classes, role_path, strip_video_ext,
-    video_path,
+    Annotations, check_label, numbered_lines, read_indexed_classes, read_split_and_classes, split_and_optional_classes,
+    strip_video_ext, video_path,
 )
 
 WS_LINE = re.compile(r"^(?P<path>.+?)(?:\s+(?P<a>\d+))?(?:\s+(?P<b>\d+))?\s+(?P<label>-?\d+)$")
 
 
-def required(dataset: dict, split: str) -> list[str]:
-    out = [role_path(dataset, split)]
-    classes = optional_role(dataset, *CLASS_ROLES)
-    return out + ([classes] if classes else [])
+required = split_and_optional_classes
 
 
 def parse_line(text: str, path: Path, lineno: int) -> tuple[str, int, dict]:
@@ -60,19 +57,11 @@ def parse_line(text: str, path: Path, lineno: int) -> tuple[str, int, dict]:
 
 
 def read(root: Path, dataset: dict, split: str) -> Annotations:
-    list_file = existing(root, role_path(dataset, split), dataset)
-    files = [list_file]
-    names = None
-    classes_rel = optional_role(dataset, *CLASS_ROLES)
-    if classes_rel:
-        classes_file = existing(root, classes_rel, dataset)
-        names = read_indexed_classes(classes_file)
-        files.append(classes_file)
+    list_file, names, files = read_split_and_classes(root, dataset, split, read_indexed_classes)
     samples = []
     for lineno, text in numbered_lines(list_file):
         rel, label, meta = parse_line(text, list_file, lineno)
-        if names is not None and label >= len(names):
-            raise AnnotationError(list_file, lineno, f"label {label} is out of range (only {len(names)} classes)")
+        check_label(label, names, list_file, lineno)
         rel = rel.replace("\\", "/")
         vid = strip_video_ext(rel)
         samples.append(Sample(video=video_path(dataset, rel), label=label, id=vid, meta=meta))

@@ -22,16 +22,16 @@ import scipy.io
 
 from ...errors import AnnotationError
 from ..sample import Sample
-from .base import CLASS_ROLES, Annotations, existing, optional_role, read_indexed_classes, role_path, video_path
+from .base import (
+    CLASS_ROLES, Annotations, existing, optional_role, read_indexed_classes, role_path, split_and_optional_classes,
+    video_path,
+)
 
 NAME_RE = re.compile(r"^v_(?P<cls>.+)_g\d+_c\d+$")
 FIELDS = ("duration", "start_frame", "end_frame", "temporal_bound", "offset_next_estimate", "offset_pre_estimate")
 
 
-def required(dataset: dict, split: str) -> list[str]:
-    out = [role_path(dataset, split)]
-    classes = optional_role(dataset, *CLASS_ROLES)
-    return out + ([classes] if classes else [])
+required = split_and_optional_classes
 
 
 def _numbers(value) -> np.ndarray:
