@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 import re
 from pathlib import Path
 
@@ -209,6 +210,7 @@ def _summary_page(table: SevereTable, observations: pd.DataFrame, label: str) ->
                        colLabels=["mean ± std", "seeds", "rank", "others (min–max)", "protocol", "hash"])
     tab.auto_set_font_size(False)
     tab.set_fontsize(7)
+    tab.auto_set_column_width(list(range(len(cells[0]) if cells else 0)))  # long protocol names fit
     tab.scale(1.0, 1.3)
 
     tasks = [c for c in table.columns if pd.notna(table.mean.at[label, c.task])]
@@ -223,7 +225,7 @@ def _summary_page(table: SevereTable, observations: pd.DataFrame, label: str) ->
         ax.scatter([0], [values[label]], color="tab:red", s=40, marker="D", label=label, zorder=3)
         ax.set_xlim(-0.5, 0.5)
         ax.set_xticks([])
-        ax.set_title(f"{col.group}: {col.title} {col.arrow}", fontsize=8)
+        ax.set_title(textwrap.fill(f"{col.group}: {col.title} {col.arrow}".strip(), 24), fontsize=8)
         ax.tick_params(labelsize=7)
         if not col.higher_is_better:
             ax.invert_yaxis()  # better is up everywhere
