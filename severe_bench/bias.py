@@ -206,7 +206,8 @@ def measure_bias(task_ids: list[str], representation: str, out_cache: Path, *, a
     ``clip``: optional ``frames``/``crop``/``resize`` overriding the task's test clip."""
     from .checkpoints import load_checkpoint
     from .engine.runner import pick_device
-    from .features import clip_spec_for, evenly_spaced, extract_features, task_for
+    from .data.subset import evenly_spaced
+    from .features import clip_spec_for, extract_features, task_for
     from .registry import read_split, resolve_data_root
 
     dev = pick_device(device)
@@ -218,7 +219,7 @@ def measure_bias(task_ids: list[str], representation: str, out_cache: Path, *, a
         raise SevereError(f"unknown layer {layer!r}; this backbone has: {', '.join(names)}")
     label = str(loaded.info.get("name") or Path(representation).stem)
     tasks = [task_for(t, profile, loaded.info.get("architecture")) for t in task_ids]  # fail fast on unknown ids
-    rows = []
+    prepared = []  # every task's data is read and checked before any (slow) feature extraction
     for task in tasks:
         root = resolve_data_root(task, data_root)
         train = evenly_spaced(read_split(task, root, "train"), max_train)
@@ -226,7 +227,9 @@ def measure_bias(task_ids: list[str], representation: str, out_cache: Path, *, a
         if not all(isinstance(s.label, (int, np.integer)) for s in train + test):
             raise SevereError(f"task {task.id}: representation bias needs single-label classification "
                               f"(this task's labels are {type((train + test)[0].label).__name__})")
-        num_classes = _num_classes(task, root, train + test, log)
+        prepared.append((task, root, train, test, _num_classes(task, root, train + test, log)))
+    rows = []
+    for task, root, train, test, num_classes in prepared:
         feats = {}
         spec = clip_spec_for(task, loaded.info, **(clip or {}))
         for split, samples in (("train", train), ("test", test)):

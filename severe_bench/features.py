@@ -235,11 +235,3 @@ def extract_features(loaded, task, root: Path, samples, layers: Sequence[str] | 
             "checkpoint_name": info.get("name"), "checkpoint_path": info.get("path"), "label": label}
     (directory / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     return FeatureSet(directory, layers, ids, failed, meta)
-
-
-def evenly_spaced(samples: list, limit: int | None) -> list:
-    """At most ``limit`` samples spread evenly over the list (class-sorted lists keep every class)."""
-    if not limit or limit >= len(samples):
-        return list(samples)
-    idx = np.unique(np.linspace(0, len(samples) - 1, int(limit)).round().astype(int))
-    return [samples[i] for i in idx]

@@ -8,8 +8,6 @@ import platform
 import subprocess
 from pathlib import Path
 
-import torch
-
 from . import __version__
 
 
@@ -31,6 +29,8 @@ def code_version() -> str:
 
 
 def device_info(device: torch.device) -> dict:
+    import torch  # here, not at import: the file hash below serves torch-free modules (the synthetic suite)
+
     info = {"type": device.type, "torch": torch.__version__, "host": platform.node()}
     if device.type == "cuda":
         info["name"] = torch.cuda.get_device_name(device)
@@ -45,7 +45,8 @@ def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 (hex) of a file's contents, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):

@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -256,15 +256,19 @@ def apply_label_filter(samples: list, label_filter: dict | None) -> list:
     ]
 
 
-def read_split(task: Task, root: str | Path, split: str):
-    """The task's samples for ``split`` (``train`` or ``test``), label filter applied."""
+def read_split_annotations(task: Task, root: str | Path, split: str):
+    """The task's ``Annotations`` for ``split`` (``train`` or ``test``), label filter applied to the samples."""
     from .data.annotations import read_annotations
 
     if split not in ("train", "test"):
         raise SevereError(f"split must be 'train' or 'test', got {split!r}")
     ann = read_annotations(task.dataset["format"], Path(root), task.dataset, split)
-    samples = apply_label_filter(ann.samples, task.dataset.get("label_filter"))
-    return samples
+    return replace(ann, samples=apply_label_filter(ann.samples, task.dataset.get("label_filter")))
+
+
+def read_split(task: Task, root: str | Path, split: str):
+    """The task's samples for ``split`` (``train`` or ``test``), label filter applied."""
+    return read_split_annotations(task, root, split).samples
 
 
 def class_names(task: Task, root: str | Path) -> list[str] | None:

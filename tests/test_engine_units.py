@@ -73,7 +73,7 @@ def test_warmup_cosine():
 
 
 def test_smoke_cap_is_evenly_spaced_and_keeps_every_class():
-    from severe_bench.engine.runner import evenly_spaced
+    from severe_bench.data.subset import evenly_spaced
     from severe_bench.registry import get_task
 
     samples = [Sample(video=f"c{c}/v{j}.avi", label=c) for c in range(6) for j in range(14)]

@@ -25,7 +25,6 @@ from .registry import Entry, Registry, default_quirks, load_registry
 from .safe_load import load_file, sha256_file
 
 LIST_LIMIT = 20
-_sha_cache: dict[tuple, str] = {}
 
 
 @dataclass
@@ -51,14 +50,6 @@ def file_label(path: Path) -> str:
     while name.lower().endswith(_SUFFIXES):
         name = name[: name.rfind(".")]
     return name or path.name
-
-
-def file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _sha_cache:
-        _sha_cache[key] = sha256_file(path)
-    return _sha_cache[key]
 
 
 def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path, Entry | None, dict | None]:
@@ -222,7 +213,7 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
     if spec == "scratch":
         return _scratch(arch or "r2plus1d_18", registry, count_flops)
     path, entry, source = resolve(spec, registry, download=download)
-    sha = file_sha256(path)
+    sha = sha256_file(path)
     if entry is None:
         entry = registry.by_sha256(sha)
         if entry is not None and source is None:

@@ -79,7 +79,6 @@ class Registry:
     layouts: dict[str, Layout]
     entries: dict[str, Entry]
     archives: dict[str, Archive]
-    protocol_inputs: dict[str, list]
     flops: dict  # precomputed fvcore counts: {arch: {"CxTxHxW": {"gflops": g, "params": p}}} (default kwargs)
 
     def get(self, name: str) -> Entry:
@@ -93,9 +92,6 @@ class Registry:
             if e.source.sha256 and e.source.sha256.lower() == sha256.lower():
                 return e
         return None
-
-    def entries_with_layout(self, layout: str) -> list[Entry]:
-        return [e for e in self.entries.values() if e.layout == layout]
 
 
 def _normalisation(d: dict, where: str) -> dict:
@@ -159,7 +155,7 @@ def parse_registry(data: dict, path: Path) -> Registry:
             notes=str(d.get("notes", "")).strip(),
         )
     return Registry(path=path, defaults=defaults, layouts=layouts, entries=entries, archives=archives,
-                    protocol_inputs=dict(data.get("protocol_inputs") or {}), flops=dict(data.get("flops") or {}))
+                    flops=dict(data.get("flops") or {}))
 
 
 @lru_cache(maxsize=4)

@@ -11,7 +11,7 @@ only ``trust=True`` (``--trust-checkpoint``) loads such a file fully, which can 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import os
 import pickle
 import re
 import zipfile
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, MissingFileError
+from ..provenance import file_sha256
 
 TRUST_HINT = ("pass --trust-checkpoint (trust=True) only if you trust whoever made this file: a full load can "
               "execute arbitrary code")
@@ -57,12 +58,18 @@ def allowed_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+_digests: dict[tuple, str] = {}
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a checkpoint file, read once per process and file version: a command that checks a download,
+    identifies the file in the registry and records its hash reads a large file once. Keyed by inode, size and
+    mtime, so a finished download renamed from ``.part`` into place is not read again."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = file_sha256(path)
+    return _digests[key]
 
 
 def _check_looks_like_checkpoint(path: Path) -> None:

@@ -36,8 +36,8 @@ from ..errors import SevereError
               help="Transfer ratio A / B per task (labels of results, or published rows with --with-reference).")
 @click.option("--with-reference", is_flag=True,
               help="Also take --compare values from the published SynAPT/PPMA fine-tuning numbers.")
-@click.option("--extract-batch-size", type=int, default=8, show_default=True)
-@click.option("--workers", type=int, default=0, show_default=True)
+@click.option("--extract-batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,

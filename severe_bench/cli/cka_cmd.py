@@ -59,8 +59,9 @@ def _load_matrix(path: str) -> np.ndarray:
               help="RBF bandwidth = scale × median pairwise distance (of the first minibatch).")
 @click.option("--batch-size", type=int, default=1024, show_default=True,
               help="CKA minibatch size (unbiased HSIC per minibatch; n ≤ batch size is the full-batch estimate).")
-@click.option("--extract-batch-size", type=int, default=8, show_default=True, help="Videos per forward pass.")
-@click.option("--workers", type=int, default=0, show_default=True, help="Video decoding processes.")
+@click.option("--extract-batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Videos per forward pass.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Video decoding processes.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Output directory (task mode).")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
@@ -69,6 +70,11 @@ def cka(features, as_json, task_id, checkpoints, arch, trust_checkpoint, layers,
         profile, mode, frames, crop, resize, kernel, rbf_scale, batch_size, extract_batch_size, workers, device,
         out_dir, cache_dir):
     """Centered kernel alignment between representations (PROTOCOL.md §8)."""
+    from ..similarity.cka import MIN_BATCH
+
+    if batch_size < MIN_BATCH:  # before any (slow) feature extraction
+        raise SevereError(f"--batch-size must be at least {MIN_BATCH} (the unbiased HSIC estimator divides by "
+                          f"n(n-3)), got {batch_size}")
     if features:
         if task_id or checkpoints:
             raise SevereError("give either --features A.npy B.npy or --task with --checkpoint, not both")

@@ -56,18 +56,10 @@ def list_cmd(task_id, root, split, out_format):
         click.echo(tabulate(rows, headers=["video", "label"], tablefmt="simple", disable_numparse=True))
 
 
-def _label_indices(label) -> list[int]:
-    if isinstance(label, tuple):
-        return list(label)
-    if isinstance(label, int):
-        return [label]
-    return []  # counts have no classes
-
-
 def check_split(task, root: Path, split: str) -> dict:
     """What is present and what is missing for one split (never raises for a user-side problem)."""
-    from ..data.annotations import read_annotations, required_files
-    from ..registry import read_split
+    from ..data.annotations import required_files
+    from ..registry import read_split_annotations
 
     fmt = task.dataset["format"]
     report = {"samples": 0, "classes_seen": 0, "annotation_files": [], "missing_annotation_files": [],
@@ -83,14 +75,14 @@ def check_split(task, root: Path, split: str) -> dict:
     if report["missing_annotation_files"]:
         return report
     try:
-        ann = read_annotations(fmt, root, task.dataset, split)
-        samples = read_split(task, root, split)
+        ann = read_split_annotations(task, root, split)  # one parse for the samples and the skipped list
+        samples = ann.samples
     except SevereError as exc:
         report["error"] = str(exc)
         return report
     report["samples"] = len(samples)
     report["skipped"] = [f"{vid}: {why}" for vid, why in ann.skipped]
-    seen = sorted({i for s in samples for i in _label_indices(s.label)})
+    seen = sorted({i for s in samples for i in s.class_indices()})
     report["classes_seen"] = len(seen)
     num_classes = task.dataset.get("num_classes")
     if num_classes is not None:

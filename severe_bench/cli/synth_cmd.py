@@ -45,10 +45,10 @@ def synth(out, seed, scale, force):
             shutil.rmtree(target)
         existing = complete_manifest(target, seed, scale)
         target = ensure_suite(seed=seed, scale=scale)
-        manifest = complete_manifest(target, seed, scale)
+        manifest = existing or complete_manifest(target, seed, scale)
     else:
         existing = None if force else complete_manifest(out, seed, scale)
-        manifest = generate_suite(out, seed=seed, scale=scale, force=force)
+        manifest = existing or generate_suite(out, seed=seed, scale=scale, force=True)  # checked just above
         target = out
     for line in _summary_lines(manifest, target):
         click.echo(line)

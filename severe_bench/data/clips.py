@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..video.reader import VideoDecodeError, decode_clips, open_video
+from ..video.reader import VideoDecodeError, open_video
 from ..video.sampling import test_clip_indices, train_clip_indices
 
 
@@ -45,12 +45,11 @@ def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, s
     """The ``num_clips`` evenly spaced test clips of the video at ``path`` as (clips, T, H, W, 3) frames, each
     frame decoded once; ``sampling`` holds ``test_clip_indices``' spacing keywords. ``static`` makes each clip
     its middle frame repeated ``frames`` times."""
-    with open_video(path) as video:
-        n, fps = video.num_frames, video.fps
-    idx = test_clip_indices(n, fps, frames, num_clips=num_clips, **sampling)
-    if static:
-        idx = np.repeat(idx[:, [idx.shape[1] // 2]], frames, axis=1)
-    return decode_clips(path, idx)
+    with open_video(path) as video:  # one open: PyAV counts a webm's frames by decoding it
+        idx = test_clip_indices(video.num_frames, video.fps, frames, num_clips=num_clips, **sampling)
+        if static:
+            idx = np.repeat(idx[:, [idx.shape[1] // 2]], frames, axis=1)
+        return video.get_clips(idx)
 
 
 class TrainClips(Dataset):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -15,6 +16,14 @@ class Sample:
     label: Label
     id: str = ""  # the dataset's own id (SSv2 "74225", Charades "46GP8", clip name, ...)
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def class_indices(self) -> tuple:
+        """The class indices the label names: ``(index,)``, the multi-label tuple, or ``()`` for a count."""
+        if isinstance(self.label, tuple):
+            return self.label
+        if isinstance(self.label, numbers.Integral):
+            return (int(self.label),)
+        return ()
 
     def label_str(self) -> str:
         """Label as `severe data list` prints it: index, `;`-joined indices, or the count."""

@@ -1,5 +1,6 @@
 """Few-sample training subsets (PROTOCOL.md §3): class-balanced, ceil(N / C) videos per class, drawn once
-with a fixed seed. The chosen list is written beside the results and its hash recorded in every result."""
+with a fixed seed. The chosen list is written beside the results and its hash recorded in every result.
+Also the evenly spaced cap of the smoke profile (``max_videos``)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def apply_train_subset(samples: list, rule: dict | None) -> list:
     if rule.get("rule") != "class_balanced":
         raise ConfigError(f"unknown train_subset rule {rule.get('rule')!r} (known: class_balanced)")
     return class_balanced_subset(samples, int(rule["size"]), int(rule.get("seed", 0)))
+
+
+def evenly_spaced(samples: list, limit: int | None) -> list:
+    """At most ``limit`` samples picked evenly through the list (class-sorted lists keep every class)."""
+    if not limit or len(samples) <= limit:
+        return samples
+    idx = np.unique(np.linspace(0, len(samples) - 1, int(limit)).round().astype(int))
+    return [samples[i] for i in idx]
 
 
 def sample_list_hash(samples: list) -> str:

@@ -77,10 +77,12 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SevereError
 from ..video.reader import VideoDecodeError, open_video
+from ..video.transforms import _ToModelInput
 from .context import Outcome, RunContext
 from .metrics import counting_metrics
 from .model import build_optimizer
 from .state import STATE_FILE, loader_kwargs, resume_state, save_state
+from .transforms import norm_kwargs
 
 # UCFRep frame numbers (start_frame, end_frame, temporal_bound) count extracted images from image_00001.jpg:
 # frame number f is decoded frame f - 1.
@@ -377,24 +379,7 @@ def read_span(path: Path, begin: int, end: int, size: int) -> torch.Tensor:
     return torch.cat(parts)
 
 
-class Normaliser:
-    """uint8 (..., 3, H, W) -> float: /255, mean/std (if any), RGB->BGR after normalising (as the finetune
-    transforms do for TCLR)."""
-
-    def __init__(self, norm: dict, device):
-        mean, std = norm.get("mean"), norm.get("std")
-        self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32, device=device).view(3, 1, 1)
-        self.std = None if std is None else torch.tensor(std, dtype=torch.float32, device=device).view(3, 1, 1)
-        self.bgr = str(norm.get("channel_order", "RGB")).upper() == "BGR"
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float().div_(255.0)
-        if self.mean is not None:
-            x = x.sub_(self.mean).div_(self.std)
-        return x.flip(-3) if self.bgr else x
-
-
-def gather_clips(frames: torch.Tensor, lengths: torch.Tensor, idx: np.ndarray, norm: Normaliser) -> torch.Tensor:
+def gather_clips(frames: torch.Tensor, lengths: torch.Tensor, idx: np.ndarray, to_input: _ToModelInput) -> torch.Tensor:
     """Model input (N, 3, T, S, S) from frames (Bf, Tmax, 3, S, S) uint8 with one row of ``idx`` (N, T)
     per clip (Bf == N, or Bf == 1 for many clips of one video); out-of-video frames become 0."""
     n = idx.shape[0]
@@ -407,9 +392,8 @@ def gather_clips(frames: torch.Tensor, lengths: torch.Tensor, idx: np.ndarray, n
         lens = lengths.to(frames.device)
     valid = (idx_t >= 0) & (idx_t < lens[:, None])
     safe = torch.minimum(idx_t.clamp(min=0), (lens[:, None] - 1).clamp(min=0))
-    x = norm(frames[rows, safe])  # (N, T, 3, S, S)
-    x = x * valid[:, :, None, None, None]
-    return x.permute(0, 2, 1, 3, 4).contiguous()
+    x = to_input(frames[rows, safe])  # (N, T, 3, S, S) uint8 -> (N, 3, T, S, S) float, normalised
+    return x * valid[:, None, :, None, None]
 
 
 class SegmentDataset(Dataset):
@@ -513,7 +497,7 @@ def _outputs_numpy(out) -> tuple:
 
 
 def train_batch(model, optimizer, batch: dict, cfg: CountingConfig, rng: np.random.Generator,
-                norm: Normaliser, device) -> list[float]:
+                norm: _ToModelInput, device) -> list[float]:
     """Track a batch of segments for up to ``train_steps`` optimisation steps (reference ``train_epoch``)."""
     frames = batch["frames"].to(device, non_blocking=True)
     lengths = batch["length"]
@@ -596,7 +580,7 @@ def run(ctx: RunContext) -> Outcome:
     model = CountingNet(ctx.checkpoint.backbone, len(cfg.anchors)).to(ctx.device)
     optim_spec = {**proto["optimizer"], **(ctx.overrides or {}).get("optimizer", {})}
     optimizer = build_optimizer(model, optim_spec, cfg.batch_size)
-    norm = Normaliser(ctx.normalisation or {}, ctx.device)
+    norm = _ToModelInput(**norm_kwargs(ctx.normalisation or {}), device=ctx.device)
 
     state_path = ctx.work_dir / STATE_FILE
     start_pass, unreadable = resume_state(state_path, model, optimizer, cfg.passes, ctx.log)
@@ -634,7 +618,7 @@ def run(ctx: RunContext) -> Outcome:
 
 
 @torch.no_grad()
-def _test(model, ctx: RunContext, cfg: CountingConfig, norm: Normaliser):
+def _test(model, ctx: RunContext, cfg: CountingConfig, norm: _ToModelInput):
     model.eval()
     loader = DataLoader(SpanDataset(ctx.test_samples, ctx.root, cfg.crop), batch_size=1, shuffle=False,
                         collate_fn=_first, **loader_kwargs(ctx.workers, ctx.device))

@@ -1,5 +1,5 @@
 """Fine-tuning protocol runner (PROTOCOL.md §3, §5 Charades, §6 ViT): train on random clips, report the
-last pass's model on evenly spaced test clips. One runner serves three protocol names:
+last pass's model on evenly spaced test clips. One runner serves four protocol names:
 
 - ``finetune``: single-label, CNN track (cross-entropy, mean softmax over clips);
 - ``finetune_multilabel``: Charades-style (binary cross-entropy, max-pooled sigmoid over views, mAP);
@@ -97,10 +97,12 @@ def run(ctx: RunContext) -> Outcome:
     start_pass, unreadable = resume_state(state_path, model, optimizer, passes, ctx.log)
 
     aug = proto.get("train_augment", {})
-    mix_gen = torch.Generator().manual_seed(ctx.seed)
+    loss_kind = proto.get("loss", "cross_entropy")
     for p in range(start_pass, passes):
         t0 = time.time()
         train_ds.set_epoch(p)
+        # mixup/cutmix draws depend only on (seed, pass), so a resumed run repeats them
+        mix_gen = torch.Generator().manual_seed(int(np.random.SeedSequence([ctx.seed, p]).generate_state(1)[0]))
         model.train()
         if frozen:
             model.backbone.eval()  # BatchNorm statistics stay those of pre-training
@@ -115,7 +117,6 @@ def run(ctx: RunContext) -> Outcome:
                 continue
             set_lr(optimizer, lr_at(sched, lr0, p + step / steps_per_pass))
             clips, target = b["clip"].to(ctx.device, non_blocking=True), b["target"].to(ctx.device)
-            loss_kind = proto.get("loss", "cross_entropy")
             if loss_kind == "soft_cross_entropy":
                 clips, target = _mix(clips, target, aug, ctx.num_classes, mix_gen)
             loss = _loss(model(clips), target, loss_kind)

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .. import registry
-from ..data.subset import apply_train_subset, write_sample_list
-from ..errors import SevereError
+from ..data.subset import apply_train_subset, evenly_spaced, write_sample_list
+from ..errors import ConfigError, SevereError
 from ..provenance import code_version, device_info, utc_now
-from ..results import SCHEMA, read_result, result_path, write_json
+from ..results import RESULT_FILE, SCHEMA, read_result, result_path, write_json
 from .context import RunContext
 from .state import STATE_FILE
 
@@ -32,6 +31,22 @@ PROTOCOL_RUNNERS = {
     "linear": "severe_bench.engine.finetune",
     "counting": "severe_bench.engine.counting",
 }
+# the metrics each runner reports (engine/metrics.py); a task's reported metric must be one of them
+_CLASSIFICATION = ("top1", "top5", "mean_class_accuracy")
+PROTOCOL_METRICS = {
+    "finetune": _CLASSIFICATION, "finetune_vit": _CLASSIFICATION, "linear": _CLASSIFICATION,
+    "finetune_multilabel": ("map",), "counting": ("counting_error", "obo_accuracy"),
+}
+
+
+def check_runnable(task) -> None:
+    """Fail before any training when the task names a protocol or metric no runner has."""
+    name = task.protocol.get("name")
+    if name not in PROTOCOL_RUNNERS:
+        raise ConfigError(f"task {task.id}: unknown protocol {name!r}; known: {', '.join(sorted(PROTOCOL_RUNNERS))}")
+    if task.metric["name"] not in PROTOCOL_METRICS[name]:
+        raise ConfigError(f"task {task.id}: protocol {name!r} reports {', '.join(PROTOCOL_METRICS[name])}, "
+                          f"not metric {task.metric['name']!r}")
 
 
 @dataclass
@@ -66,8 +81,7 @@ def _validate_labels(task, samples, num_classes: int | None, split: str) -> None
     if num_classes is None:
         return
     for s in samples:
-        labels = s.label if isinstance(s.label, tuple) else (s.label,)
-        bad = [lab for lab in labels if not 0 <= int(lab) < num_classes]
+        bad = [lab for lab in s.class_indices() if not 0 <= lab < num_classes]
         if bad:
             raise SevereError(f"task {task.id}: {split} sample {s.video} has label {bad[0]} outside 0..{num_classes - 1}")
 
@@ -119,6 +133,8 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
     if info.get("missing"):
         log(f"  WARNING: partial load (--allow-partial): {len(info['missing'])} backbone keys missing")
     tasks = [registry.get_task(t, profile=opts.profile, track=track_of(arch)) for t in task_ids]  # fail fast
+    for task in tasks:
+        check_runnable(task)
     written = []
     for task in tasks:
         root = registry.resolve_data_root(task, opts.data_root)
@@ -150,13 +166,14 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
     signature = {"protocol_hash": task.protocol_hash, "checkpoint_sha256": info.get("sha256"), "seed": seed}
     sig_path = work / "run.json"
     prev = read_signature(sig_path)
-    if opts.restart or (prev is not None and prev != signature):
-        if prev is not None and prev != signature and not opts.restart:
-            raise SevereError(
-                f"{work} holds an unfinished run of a different protocol or checkpoint ({prev}); "
-                "use another --out or pass --restart to discard it"
-            )
-        for stale in (STATE_FILE, "result.json"):
+    if prev is not None and prev != signature and not opts.restart:
+        # reached for a finished result too: evaluate() skips only a result of this protocol and checkpoint
+        raise SevereError(
+            f"{work} holds a run (finished or not) of a different protocol or checkpoint ({prev}); "
+            "use another --out or pass --restart to discard it"
+        )
+    if opts.restart:
+        for stale in (STATE_FILE, RESULT_FILE):
             (work / stale).unlink(missing_ok=True)
     write_json(sig_path, signature)
 
@@ -210,14 +227,6 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
     log(f"{task.id} seed {seed}: {metric['name']} = {shown}{metric.get('unit', '')}  "
         f"(unreadable videos: {len(outcome.unreadable)}; {wall:.0f}s) -> {path}")
     return path
-
-
-def evenly_spaced(samples: list, limit: int | None) -> list:
-    """At most ``limit`` samples picked evenly through the list (class-sorted lists keep every class)."""
-    if not limit or len(samples) <= limit:
-        return samples
-    idx = np.unique(np.linspace(0, len(samples) - 1, int(limit)).round().astype(int))
-    return [samples[i] for i in idx]
 
 
 def _fresh(loaded):

@@ -8,7 +8,8 @@ from torchvision.transforms import v2
 from ..video.transforms import ClipTransform, _ToModelInput, test_transform, train_transform
 
 
-def _norm_kwargs(norm: dict) -> dict:
+def norm_kwargs(norm: dict) -> dict:
+    """The effective normalisation values (``RunContext.normalisation``) as ``_ToModelInput`` keywords."""
     return {"mean": norm.get("mean"), "std": norm.get("std"), "channel_order": norm.get("channel_order", "RGB")}
 
 
@@ -31,7 +32,7 @@ def build_train_transform(proto: dict, norm: dict):
         return train_transform(
             crop=crop, scale=tuple(aug.get("random_resized_crop_scale", (0.08, 1.0))), hflip=bool(aug.get("hflip", True)),
             color_jitter=aug.get("color_jitter"), resize_short_range=tuple(short) if short else None,
-            **_norm_kwargs(norm),
+            **norm_kwargs(norm),
         )
     # ViT track (VideoMAE): random resized crop, flip, RandAugment on uint8 frames, then random erasing.
     ra = aug["randaugment"]
@@ -39,7 +40,7 @@ def build_train_transform(proto: dict, norm: dict):
     if aug.get("hflip", True):
         ops.append(v2.RandomHorizontalFlip())
     ops.append(v2.RandAugment(num_ops=int(ra["num_ops"]), magnitude=int(ra["magnitude"])))
-    inner = ClipTransform(v2.Compose(ops), _ToModelInput(**_norm_kwargs(norm)))
+    inner = ClipTransform(v2.Compose(ops), _ToModelInput(**norm_kwargs(norm)))
     p = float(aug.get("random_erasing", 0) or 0)
     return _EraseThenKeep(inner, p) if p > 0 else inner
 
@@ -47,4 +48,4 @@ def build_train_transform(proto: dict, norm: dict):
 def build_test_transform(proto: dict, norm: dict):
     test = proto["test"]
     return test_transform(resize_short=int(test["resize"]), crop=int(test["crop"]),
-                          spatial_crops=int(test.get("spatial_crops", 1)), **_norm_kwargs(norm))
+                          spatial_crops=int(test.get("spatial_crops", 1)), **norm_kwargs(norm))

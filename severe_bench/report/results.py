@@ -59,15 +59,21 @@ def parse_result(data: dict, path: Path) -> dict:
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise SevereError(f"{path}: metric.value must be a finite number, got {value!r}")
     model = _get(data, "model", path)
-    label = model.get("label") or (model.get("checkpoint") or {}).get("name")
+    checkpoint = (model.get("checkpoint") or {}) if isinstance(model, dict) else None
+    if not isinstance(checkpoint, dict):
+        raise SevereError(f"{path}: 'model' and 'model.checkpoint' must be JSON objects (schema {RESULT_SCHEMA})")
+    label = model.get("label") or checkpoint.get("name")
     if not label:
         raise SevereError(f"{path}: result has neither model.label nor model.checkpoint.name")
-    checkpoint = model.get("checkpoint") or {}
     unit = _get(data, "metric.unit", path, required=False)
     metric_name = _get(data, "metric.name", path)
     if not unit:  # older or hand-written results: the metric name decides
         unit = "fraction" if metric_name == "counting_error" else "%"
     seed = _get(data, "seed", path)
+    try:
+        seed = int(seed) if seed is not None else None
+    except (TypeError, ValueError):
+        raise SevereError(f"{path}: seed must be an integer, got {seed!r}") from None
     return {
         "method": str(label),
         "provenance": "user",
@@ -86,7 +92,7 @@ def parse_result(data: dict, path: Path) -> dict:
         "value": float(value),
         "std": float("nan"),
         "n_seeds": 1,
-        "seed": int(seed) if seed is not None else None,
+        "seed": seed,
         "num_train": _get(data, "data.num_train", path, required=False),
         "architecture": model.get("architecture"),
         "checkpoint": checkpoint.get("name"),

@@ -154,13 +154,19 @@ def cka_of_arrays(feats_a: Sequence, feats_b: Sequence, batch_size: int = 1024, 
     if len(sizes) != 1:
         raise SevereError(f"the representations have different numbers of rows ({sizes}); CKA compares the "
                           "same examples in the same order")
+    if batch_size < MIN_BATCH:
+        raise SevereError(f"the CKA batch size must be at least {MIN_BATCH} (the unbiased HSIC estimator divides "
+                          f"by n(n-3)), got {batch_size}")
     rows = finite_rows(arrays)
     if len(rows) < MIN_BATCH:
         raise SevereError(f"CKA needs at least {MIN_BATCH} examples with finite features, got {len(rows)}")
     view = [RowSubset(a, rows) for a in arrays]
     p = len(feats_a)
-    matrix = minibatch_cka_matrix(view[:p], view[p:], batch_size=batch_size, kernel=kernel, rbf_scale=rbf_scale,
-                                  device=device)
+    try:
+        matrix = minibatch_cka_matrix(view[:p], view[p:], batch_size=batch_size, kernel=kernel,
+                                      rbf_scale=rbf_scale, device=device)
+    except ValueError as exc:  # what is left: an RBF bandwidth of 0 (the rows of a minibatch mostly identical)
+        raise SevereError(f"{kernel} CKA: {exc}") from None
     if strict and np.isnan(matrix).any():
         raise SevereError("CKA is undefined for a constant representation (zero HSIC with itself)")
     return matrix, len(rows)

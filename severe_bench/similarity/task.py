@@ -59,7 +59,8 @@ def run_task_cka(task_id: str, checkpoints: list[str], out_dir: Path, cache_dir:
     """``clip``: optional ``frames``/``crop``/``resize`` overriding the task's test clip."""
     from ..checkpoints import load_checkpoint
     from ..engine.runner import pick_device
-    from ..features import clip_spec_for, evenly_spaced, extract_features, task_for
+    from ..data.subset import evenly_spaced
+    from ..features import clip_spec_for, extract_features, task_for
     from ..registry import read_split, resolve_data_root
 
     if len(checkpoints) < 2:

@@ -12,13 +12,13 @@ into a temporary directory and renamed into place, so an interrupted run never l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import uuid
 from pathlib import Path
 
+from ..provenance import file_sha256
 from . import count, fine, motion, multilabel
 
 SYNTH_VERSION = 2  # bump whenever generated content changes
@@ -50,14 +50,6 @@ SCALES = {
         "synth_multilabel": {"train": 240, "test": 80},
     },
 }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _annotation_files(dataset_dir: Path, video_dir: str) -> list[Path]:
@@ -95,7 +87,7 @@ def complete_manifest(out_dir, seed: int = DEFAULT_SEED, scale: str = DEFAULT_SC
         return None
     for rel, digest in manifest.get("annotation_sha256", {}).items():
         p = out_dir / rel
-        if not p.is_file() or _sha256(p) != digest:
+        if not p.is_file() or file_sha256(p) != digest:
             return None
     for name, entry in manifest["datasets"].items():
         if len(_video_files(out_dir / name, entry)) != entry["videos"]:
@@ -122,7 +114,7 @@ def generate_suite(out_dir, seed: int = DEFAULT_SEED, scale: str = DEFAULT_SCALE
         entry["root"] = name
         datasets[name] = entry
         for p in _annotation_files(ds_dir, entry["video_dir"]):
-            hashes[p.relative_to(out_dir).as_posix()] = _sha256(p)
+            hashes[p.relative_to(out_dir).as_posix()] = file_sha256(p)
     manifest = {
         "schema": SCHEMA,
         "version": SYNTH_VERSION,

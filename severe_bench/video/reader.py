@@ -88,6 +88,15 @@ class VideoHandle:
             raise VideoDecodeError(self.path, f"{type(exc).__name__}: {exc}") from exc
         return frames[inverse]
 
+    def get_clips(self, clip_indices) -> np.ndarray:
+        """Frames for a set of clips: (N, T) indices -> (N, T, H, W, 3) uint8. Every distinct frame is
+        decoded once, however many (overlapping) clips use it."""
+        clip_indices = np.asarray(clip_indices, dtype=np.int64)
+        if clip_indices.ndim != 2:
+            raise ValueError(f"clip_indices must be (num_clips, T), got shape {clip_indices.shape}")
+        frames = self.get_frames(clip_indices.reshape(-1))
+        return frames.reshape(clip_indices.shape + frames.shape[1:])
+
     def _read(self, unique: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -257,15 +266,7 @@ def open_video(path, backend: str = "auto") -> VideoHandle:
 
 
 def decode_clips(path, clip_indices, backend: str = "auto") -> np.ndarray:
-    """Frames for a set of clips of one video: (N, T) indices -> (N, T, H, W, 3) uint8.
-
-    Every distinct frame is decoded once, however many (overlapping) clips use it.
-    """
-    clip_indices = np.asarray(clip_indices, dtype=np.int64)
-    if clip_indices.ndim != 2:
-        raise ValueError(f"clip_indices must be (num_clips, T), got shape {clip_indices.shape}")
+    """Frames for a set of clips of one video: (N, T) indices -> (N, T, H, W, 3) uint8 (``get_clips`` on a
+    freshly opened video)."""
     with open_video(path, backend=backend) as video:
-        flat = _as_indices(clip_indices, video.num_frames)
-        unique, inverse = np.unique(flat, return_inverse=True)
-        frames = video.get_frames(unique)
-    return frames[inverse].reshape(clip_indices.shape + frames.shape[1:])
+        return video.get_clips(clip_indices)

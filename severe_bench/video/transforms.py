@@ -39,13 +39,14 @@ def as_video_tensor(clip) -> tv_tensors.Video:
 class _ToModelInput:
     """uint8 (..., T, C, H, W) -> float, /255, optional mean/std, optional RGB->BGR, -> (..., C, T, H, W)."""
 
-    def __init__(self, mean, std, channel_order):
+    def __init__(self, mean, std, channel_order, device=None):
         if channel_order not in CHANNEL_ORDERS:
             raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std, or neither (no normalisation)")
-        self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        self.std = None if std is None else torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        # ``device``: where the clips arrive (the counting runner normalises on the model's device)
+        self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32, device=device).view(3, 1, 1)
+        self.std = None if std is None else torch.tensor(std, dtype=torch.float32, device=device).view(3, 1, 1)
         self.bgr = channel_order == "BGR"
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:

@@ -45,9 +45,7 @@ def parse_line(text: str, path: Path, lineno: int) -> tuple[str, int, dict]:
         values = [int(v) for v in nums]
     except ValueError:
         raise AnnotationError(path, lineno, f"label / frame columns must be integers, got {nums}") from None
-    label = values[-1]
-    if label < 0:
-        raise AnnotationError(path, lineno, f"label {label} is negative")
+    label = values[-1]  # its range is checked by the caller (``check_label``)
     meta = {}
     if len(values) == 2:
         meta["num_frames"] = values[0]
