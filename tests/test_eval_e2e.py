@@ -109,3 +109,19 @@ def test_user_mistakes_print_a_message_not_a_traceback(tmp_path):
         assert p.returncode != 0
         assert "Traceback" not in p.stderr, p.stderr
         assert p.stderr.strip(), "an error message is printed"
+
+
+def test_a_state_of_another_run_is_never_resumed(tiny_suite, tmp_path):
+    out = tmp_path / "run"
+    work = out / "synth_motion" / "seed0"
+    work.mkdir(parents=True)
+    (work / "state.pt").write_bytes(b"left over")  # no run.json: unknown provenance
+    r = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "synth_motion", "--profile", "smoke", "--workers", "0",
+                                 "--data-root", str(tiny_suite), "--out", str(out)])
+    assert r.exit_code != 0 and "no run.json" in str(r.exception)
+    import json as _json
+
+    (work / "run.json").write_text(_json.dumps({"protocol_hash": "0" * 16, "checkpoint_sha256": None, "seed": 0}))
+    r = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "synth_motion", "--profile", "smoke", "--workers", "0",
+                                 "--data-root", str(tiny_suite), "--out", str(out)])
+    assert r.exit_code != 0 and "different protocol" in str(r.exception)

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from .. import registry
-from ..data.subset import apply_train_subset, evenly_spaced, write_sample_list
+from ..data.subset import apply_train_subset, evenly_spaced, sample_list_hash, write_sample_list
 from ..errors import ConfigError, SevereError
 from ..provenance import code_version, device_info, utc_now
 from ..results import RESULT_FILE, SCHEMA, read_result, result_path, write_json
@@ -163,15 +163,21 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
     info = loaded.info
     work = result_path(opts.out_dir, task.id, seed).parent
     work.mkdir(parents=True, exist_ok=True)
-    signature = {"protocol_hash": task.protocol_hash, "checkpoint_sha256": info.get("sha256"), "seed": seed}
+    # A saved state resumes only the run it came from: same protocol, checkpoint, seed and video lists.
+    signature = {"protocol_hash": task.protocol_hash, "checkpoint_sha256": info.get("sha256"), "seed": seed,
+                 "train_list_sha256": sample_list_hash(train), "test_list_sha256": sample_list_hash(test)}
     sig_path = work / "run.json"
     prev = read_signature(sig_path)
-    if prev is not None and prev != signature and not opts.restart:
-        # reached for a finished result too: evaluate() skips only a result of this protocol and checkpoint
-        raise SevereError(
-            f"{work} holds a run (finished or not) of a different protocol or checkpoint ({prev}); "
-            "use another --out or pass --restart to discard it"
-        )
+    if not opts.restart:
+        if prev is not None and prev != signature:
+            # reached for a finished result too: evaluate() skips only a result of this protocol and checkpoint
+            raise SevereError(
+                f"{work} holds a run (finished or not) of a different protocol, checkpoint or video list ({prev}); "
+                "use another --out or pass --restart to discard it"
+            )
+        if prev is None and (work / STATE_FILE).exists():
+            raise SevereError(f"{work / STATE_FILE} has no run.json saying which run it belongs to; "
+                              "use another --out or pass --restart to discard it")
     if opts.restart:
         for stale in (STATE_FILE, RESULT_FILE):
             (work / stale).unlink(missing_ok=True)
