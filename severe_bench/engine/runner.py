@@ -190,7 +190,7 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
         f"protocol {task.protocol['name']} {task.protocol_hash} ({task.profile})")
     ctx = RunContext(
         task=task, root=root, train_samples=train, test_samples=test, num_classes=num_classes,
-        checkpoint=_fresh(loaded), normalisation=effective_normalisation(task.protocol, info), seed=seed,
+        checkpoint=_fresh(loaded, seed), normalisation=effective_normalisation(task.protocol, info), seed=seed,
         device=device, work_dir=work, workers=opts.workers, log=log,
         overrides=dict(info.get("finetune_overrides") or {}) if task.protocol["name"] != "counting" else {},
     )
@@ -235,10 +235,17 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
     return path
 
 
-def _fresh(loaded):
-    """Each task fine-tunes its own copy of the pre-trained weights."""
+def _fresh(loaded, seed: int):
+    """Each task fine-tunes its own copy of the pre-trained weights. A scratch network is initialised anew
+    from the run's seed, so the "no pre-training" baseline is reproducible and differs between seeds."""
     clone = copy.copy(loaded)
-    clone.backbone = copy.deepcopy(loaded.backbone)
+    if loaded.info.get("layout") == "scratch":
+        from ..models import create_backbone
+
+        torch.manual_seed(seed)
+        clone.backbone = create_backbone(loaded.info["architecture"], **(loaded.info.get("arch_kwargs") or {})).eval()
+    else:
+        clone.backbone = copy.deepcopy(loaded.backbone)
     return clone
 
 
