@@ -129,7 +129,7 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
     info = loaded.info
     arch = info["architecture"]
     label = opts.label or info.get("label") or info.get("name") or Path(opts.checkpoint).stem
-    log(f"checkpoint {opts.checkpoint}: {arch}, layout {info.get('layout')}, sha256 {str(info.get('sha256'))[:12]}")
+    log(f"checkpoint {opts.checkpoint}: {arch}, layout {info.get('layout')}, sha256 {(info.get('sha256') or '-')[:12]}")
     if info.get("missing"):
         log(f"  WARNING: partial load (--allow-partial): {len(info['missing'])} backbone keys missing")
     tasks = [registry.get_task(t, profile=opts.profile, track=track_of(arch)) for t in task_ids]  # fail fast
