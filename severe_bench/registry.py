@@ -158,12 +158,13 @@ def get_task(task_id: str, profile: str = "full", overrides: dict | None = None,
     cfg = _resolve_includes(path)
     vit_overrides = cfg.pop("protocol_vit", None) or {}
     if track == "vit" and cfg.get("track") != "vit":
-        if cfg["protocol"].get("name") != "finetune":
+        vit_bases = {"finetune": "_finetune_vit.yaml", "linear": "_linear_vit.yaml"}
+        if cfg["protocol"].get("name") not in vit_bases:
             raise SevereError(
                 f"task {task_id!r} uses protocol {cfg['protocol'].get('name')!r}, which has no ViT track; "
                 "use an R(2+1)D-18 checkpoint for it"
             )
-        base = _resolve_includes(tasks_dir() / "_finetune_vit.yaml")
+        base = _resolve_includes(tasks_dir() / vit_bases[cfg["protocol"]["name"]])
         cfg["track"] = "vit"
         cfg["protocol"] = deep_merge(base["protocol"], vit_overrides)
     if profile != "full":

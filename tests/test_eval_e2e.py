@@ -136,3 +136,29 @@ def test_same_seed_same_numbers(tiny_suite, tmp_path):
         res = json.loads((out / "synth_multilabel" / "seed0" / "result.json").read_text())
         preds.append(res["metrics"])
     assert preds[0] == preds[1]
+
+
+def test_vit_linear_probe_keeps_the_encoder_frozen(tiny_suite, tmp_path, monkeypatch):
+    """A ViT checkpoint on a linear task runs the §6 probe: BatchNorm1d + Linear on a frozen encoder."""
+    import torch
+
+    from severe_bench.engine import finetune
+
+    seen = {}
+    real_run = finetune.run
+
+    def spy(ctx):
+        before = {k: v.clone() for k, v in ctx.checkpoint.backbone.state_dict().items()}
+        out = real_run(ctx)
+        after = ctx.checkpoint.backbone.state_dict()
+        seen["unchanged"] = all(torch.equal(before[k], after[k]) for k in before)
+        return out
+
+    monkeypatch.setattr(finetune, "run", spy)
+    out = tmp_path / "run"
+    _eval(["--arch", "vit_s_16", "-t", "synth_motion_linear", "--data-root", str(tiny_suite), "--out", str(out)])
+    res = json.loads((out / "synth_motion_linear" / "seed0" / "result.json").read_text())
+    assert res["protocol"]["name"] == "linear" and res["protocol"]["track"] == "vit"
+    assert res["protocol"]["values"]["protocol"]["head"]["batchnorm"] is True
+    assert res["model"]["architecture"] == "vit_s_16" and res["metric"]["value"] is not None
+    assert seen["unchanged"], "the frozen encoder must not change"

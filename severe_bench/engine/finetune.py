@@ -79,7 +79,9 @@ def run(ctx: RunContext) -> Outcome:
     batch = int(proto["batch_size"])
     sched = proto["schedule"]
     passes = int(sched["passes"])
-    model = VideoClassifier(ctx.checkpoint.backbone, ctx.num_classes, float(proto.get("head", {}).get("dropout", 0)))
+    head = proto.get("head", {})
+    model = VideoClassifier(ctx.checkpoint.backbone, ctx.num_classes, float(head.get("dropout", 0)),
+                            batchnorm=bool(head.get("batchnorm", False)))
     if proto.get("head", {}).get("drop_path") and hasattr(model.backbone, "set_drop_path"):
         model.backbone.set_drop_path(float(proto["head"]["drop_path"]))
     frozen = bool(proto.get("freeze_backbone", False))

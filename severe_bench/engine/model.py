@@ -11,14 +11,16 @@ from torch import nn
 class VideoClassifier(nn.Module):
     """The pre-training head is gone (the checkpoint loader drops it); a fresh Linear(D, C) goes on top."""
 
-    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.0):
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.0, batchnorm: bool = False):
         super().__init__()
         self.backbone = backbone
+        # ViT linear probe (MAE/VideoMAE): BatchNorm1d without affine parameters in front of the linear layer
+        self.norm = nn.BatchNorm1d(backbone.feature_dim, affine=False) if batchnorm else nn.Identity()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(backbone.feature_dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.backbone.forward_features(x)))
+        return self.head(self.dropout(self.norm(self.backbone.forward_features(x))))
 
 
 _BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")
