@@ -99,7 +99,7 @@ class CentreClips(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
-        from .data.clips import decode_test_clips, to_tchw
+        from .data.clips import decode_test_clips
         from .video.reader import VideoDecodeError
 
         s = self.samples[i]
@@ -108,7 +108,7 @@ class CentreClips(Dataset):
                                        static=self.mode == "static")[0]  # (T, H, W, 3)
         except (VideoDecodeError, ValueError) as exc:
             return {"ok": False, "index": i, "video": s.video, "reason": str(exc)}
-        clip = self.transform(to_tchw(frames))
+        clip = self.transform(frames)
         return {"ok": True, "index": i, "clip": clip}
 
 

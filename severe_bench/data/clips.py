@@ -37,10 +37,6 @@ def _sampling_args(spec: dict) -> dict:
     return {"target_fps": float(spec["fps"]), **extra}
 
 
-def to_tchw(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
-
-
 def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, static: bool = False) -> np.ndarray:
     """The ``num_clips`` evenly spaced test clips of the video at ``path`` as (clips, T, H, W, 3) frames, each
     frame decoded once; ``sampling`` holds ``test_clip_indices``' spacing keywords. ``static`` makes each clip
@@ -77,7 +73,7 @@ class TrainClips(Dataset):
                 frames = video.get_frames(idx)
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
-        clip = self.transform(to_tchw(frames))
+        clip = self.transform(frames)  # transforms take (T, H, W, 3) frames
         return {"ok": True, "clip": clip, "target": encode_target(s.label, self.label_mode, self.num_classes),
                 "video": s.video}
 
@@ -100,7 +96,7 @@ class TestClips(Dataset):
             clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling)
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
-        views = [self.transform(to_tchw(c)) for c in clips]
+        views = [self.transform(c) for c in clips]
         views = torch.cat([v if v.dim() == 5 else v.unsqueeze(0) for v in views])
         return {"ok": True, "clip": views, "target": encode_target(s.label, self.label_mode, self.num_classes),
                 "video": s.video, "index": i}
