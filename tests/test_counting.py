@@ -209,10 +209,12 @@ def test_run_end_to_end_and_resume(synth_count_root, tmp_path):
     readable_test = [s for s in ctx.test_samples if "Broken" not in s.video]
     assert out.unreadable == ["UCF-101/Broken/v_Broken_g01_c01.avi"]
     assert out.num_test == out.metrics["num_scored"] == len(readable_test)
-    assert set(out.predictions) == {s.video for s in readable_test}
-    preds = np.array([out.predictions[s.video]["pred"] for s in readable_test])
+    per_video = out.predictions["videos"]
+    assert out.predictions["kind"] == "counting" and set(per_video) == {s.video for s in readable_test}
+    assert list(out.predictions["unreadable"]) == out.unreadable
+    preds = np.array([per_video[s.video]["pred"] for s in readable_test])
     gts = np.array([s.label for s in readable_test])
-    assert [out.predictions[s.video]["gt"] for s in readable_test] == gts.tolist()
+    assert [per_video[s.video]["gt"] for s in readable_test] == gts.tolist()
     assert (preds == np.round(preds)).all() and (preds >= 0).all()
     assert out.metrics["counting_error"] == pytest.approx(np.mean(np.abs(preds - gts) / gts))
     assert out.metrics["obo_accuracy"] == pytest.approx(np.mean(np.abs(preds - gts) <= 1))
@@ -226,5 +228,5 @@ def test_run_end_to_end_and_resume(synth_count_root, tmp_path):
     again = counting.run(ctx2)
     assert any("resuming from pass 2/2" in line for line in logs2)
     assert not any("loss" in line for line in logs2)
-    assert {v: p["pred"] for v, p in again.predictions.items()} == {v: p["pred"] for v, p in out.predictions.items()}
+    assert {v: p["pred"] for v, p in again.predictions["videos"].items()} == {v: p["pred"] for v, p in per_video.items()}
     assert again.unreadable == out.unreadable

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from severe_bench.cli import cli
+from severe_bench.engine.predictions import recompute_metrics
 from severe_bench.registry import suite_tasks
 from severe_bench.synth import generate_suite
 
@@ -41,6 +42,13 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
         assert res["seed"] == 0 and res["code_version"] and res["device"]["type"] == "cpu"
         assert res["wall_time_s"] > 0
         assert res["data"]["unreadable_videos"] == {"count": 0, "paths": []}
+        # predictions.json holds per-video scores and labels: the metrics recompute from it exactly
+        preds = json.loads((out / tid / "seed0" / "predictions.json").read_text())
+        assert preds["schema"] == "severe-bench/predictions/v1" and len(preds["videos"]) == res["data"]["num_test"]
+        again = recompute_metrics(preds)
+        for name, value in res["metrics"].items():
+            if isinstance(value, float):
+                assert again[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (tid, name)
     few = json.loads((out / "synth_few" / "seed0" / "result.json").read_text())
     assert few["data"]["train_subset_hash"] and (out / "synth_few" / "seed0" / "train_subset.txt").exists()
     fine = json.loads((out / "synth_fine" / "seed0" / "result.json").read_text())

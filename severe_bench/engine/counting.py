@@ -79,6 +79,7 @@ from ..errors import ConfigError, SevereError
 from ..video.reader import VideoDecodeError, open_video
 from ..video.transforms import _ToModelInput
 from .context import Outcome, RunContext
+from .predictions import counting_predictions
 from .metrics import counting_metrics
 from .model import build_optimizer
 from .state import STATE_FILE, loader_kwargs, resume_state, save_state
@@ -614,7 +615,7 @@ def run(ctx: RunContext) -> Outcome:
     gt = np.array([v["gt"] for v in predictions.values()])
     metrics = {**counting_metrics(pred, gt), "num_scored": len(predictions)}
     return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
-                   num_test=len(predictions), predictions=predictions)
+                   num_test=len(predictions), predictions=counting_predictions(predictions, unreadable_all))
 
 
 @torch.no_grad()

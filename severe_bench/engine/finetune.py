@@ -24,6 +24,7 @@ from ..data.clips import TestClips, TrainClips, collate_ok, collate_single
 from ..errors import SevereError
 from .context import Outcome, RunContext
 from .metrics import classification_metrics, multilabel_metrics
+from .predictions import classification_predictions
 from .model import VideoClassifier, base_lr, build_optimizer, set_lr
 from .schedule import lr_at
 from .state import STATE_FILE, loader_kwargs, resume_state, save_state
@@ -139,9 +140,9 @@ def run(ctx: RunContext) -> Outcome:
         metrics = multilabel_metrics(scores, labels)
     else:
         metrics = classification_metrics(scores, labels, ctx.num_classes)
-    preds = {v: (int(s.argmax()) if not multilabel else None) for v, s in zip(scored, scores)}
+    preds = classification_predictions(scored, scores, labels, multilabel, ctx.num_classes, unreadable_all)
     return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
-                   num_test=len(scored), predictions={"pred": preds, "unreadable": unreadable_all})
+                   num_test=len(scored), predictions=preds)
 
 
 @torch.no_grad()
