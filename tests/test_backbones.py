@@ -172,6 +172,29 @@ def test_vit_layers_and_pooling_variants(vit_s_small):
     torch.testing.assert_close(out, cls.norm(tokens)[:, 0])
 
 
+def test_fixed_table_is_rebuilt_for_an_off_grid_clip():
+    """16x224 native ViT fed an 8x112 clip == the same weights in a ViT built for 8x112 (VideoMAE and transformers
+    build the sin-cos table for the grid they are configured for; resampling it is a different function)."""
+    native = create_backbone("vit_s_16").eval()
+    _randomise(native, 3)
+    small = create_backbone("vit_s_16", img_size=112, num_frames=8).eval()
+    small.load_state_dict(native.state_dict())
+    x = torch.randn(1, 3, 8, 112, 112, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        off_grid = native.forward_features(x)
+        assert torch.equal(off_grid, small.forward_features(x))
+        assert torch.equal(native.forward_features(x), off_grid)  # the cached table gives the same again
+        layers = native.forward_layers(x, ["blocks.11"])
+    torch.testing.assert_close(native.fc_norm(layers["blocks.11"]), off_grid)
+    # the old behaviour (resampling the 8x14x14 table) would add something else to the tokens
+    resampled = resize_pos_embed(native.pos_embed, native.grid, (4, 7, 7))
+    assert (resampled - sinusoid_table(4 * 7 * 7, 384)).abs().max() > 0.1
+    # learned embeddings are still resampled (there is nothing to rebuild them from)
+    learned = create_backbone("vit_s_16", pos_embed="learned", img_size=32, num_frames=4)
+    torch.testing.assert_close(learned._pos_embed_for((1, 2, 2), "cpu"),
+                               resize_pos_embed(learned.pos_embed, (2, 2, 2), (1, 2, 2)))
+
+
 def test_pos_embed_resampling():
     pos = torch.randn(1, 1 + 8 * 4 * 4, 16)
     assert resize_pos_embed(pos, (8, 4, 4), (8, 4, 4), 1) is pos

@@ -24,6 +24,7 @@ from .remap import (GENERIC, Layout, Remapped, apply_layout, find_container, gen
 OPTIONAL_KEY = re.compile(r"(^|\.)num_batches_tracked$")
 ANCHORS = {"cnn": "stem.0.weight", "vit": "patch_embed.proj.weight"}
 PYVRL_ANCHORS = ("stem.conv_s.weight", "stem.conv.weight")
+SHAPE_NEUTRAL = ("bn_eps", "drop_path", "norm_eps", "fc_norm_eps")  # options that change no tensor shape
 
 
 def infer_architecture(sd: dict) -> tuple[str, dict] | None:
@@ -60,7 +61,7 @@ def _expected(arch: str, kwargs_items: tuple) -> dict[str, tuple]:
 
 
 def expected_shapes(arch: str, kwargs: dict) -> dict[str, tuple]:
-    relevant = {k: v for k, v in kwargs.items() if k != "bn_eps" and k != "drop_path"}
+    relevant = {k: v for k, v in kwargs.items() if k not in SHAPE_NEUTRAL}
     return _expected(arch, tuple(sorted(relevant.items())))
 
 

@@ -131,8 +131,8 @@ def _registry_value(arch: str, shape: tuple, kwargs: dict):
 
 
 # options that change neither the counted FLOPs nor the parameters (the native ViT grid only matters through the
-# position-embedding resampling, which is free of multiply-adds)
-_NEUTRAL = ("bn_eps", "drop_path", "img_size", "num_frames")
+# position embedding, which is free of multiply-adds; normalisation eps neither)
+_NEUTRAL = ("bn_eps", "drop_path", "img_size", "num_frames", "norm_eps", "fc_norm_eps")
 
 
 def _relevant_kwargs(arch: str, arch_kwargs: dict) -> dict:

@@ -6,9 +6,11 @@ attn.proj,norm2,mlp.fc1,mlp.fc2}`` (plus ``gamma_1/gamma_2`` with layer scale), 
 ``fc_norm`` (mean pooling), and ``cls_token`` when there is one. No classification head.
 
 Position embeddings are either VideoMAE's fixed 1-D sinusoid table over the flattened (t, h, w) token index (not
-saved in checkpoints) or learned. Both are defined on the native token grid (``num_frames / tubelet``,
-``img_size / patch``); an input with a different grid gets them interpolated (linear in time, bicubic in space,
-as VideoMAE's fine-tuning script does for the spatial part).
+saved in checkpoints) or learned. An input whose token grid differs from the native one (``num_frames / tubelet``,
+``img_size / patch``) gets the fixed table built anew for its own grid, as VideoMAE and transformers do when the
+model is configured for that clip size (resampling a sinusoid table is not the same function); only learned
+embeddings are interpolated (linear in time, bicubic in space, as VideoMAE's fine-tuning script does for the
+spatial part).
 """
 
 from __future__ import annotations
@@ -158,7 +160,8 @@ class VideoViT(nn.Module):
     def __init__(self, arch: str, embed_dim: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
                  patch_size: int = 16, tubelet_size: int = 2, img_size: int = 224, num_frames: int = 16,
                  in_chans: int = 3, qkv_bias: bool = True, pos_embed: str = "sincos", pooling: str = "mean",
-                 layer_scale: float = 0.0, norm_eps: float = 1e-6, drop_path: float = 0.0):
+                 layer_scale: float = 0.0, norm_eps: float = 1e-6, fc_norm_eps: float | None = None,
+                 drop_path: float = 0.0):
         super().__init__()
         if pos_embed not in POS_EMBED:
             raise ValueError(f"pos_embed must be one of {POS_EMBED}, got {pos_embed!r}")
@@ -170,7 +173,8 @@ class VideoViT(nn.Module):
         self.arch = arch
         self.arch_kwargs = {"img_size": img_size, "num_frames": num_frames, "tubelet_size": tubelet_size,
                             "patch_size": patch_size, "qkv_bias": qkv_bias, "pos_embed": pos_embed,
-                            "pooling": pooling, "layer_scale": layer_scale}
+                            "pooling": pooling, "layer_scale": layer_scale, "norm_eps": float(norm_eps),
+                            "fc_norm_eps": float(norm_eps if fc_norm_eps is None else fc_norm_eps)}
         self.feature_dim = embed_dim
         self.depth = depth
         self.grid = (num_frames // tubelet_size, img_size // patch_size, img_size // patch_size)
@@ -184,11 +188,13 @@ class VideoViT(nn.Module):
         else:  # fixed: a buffer that is not saved, as in VideoMAE
             self.register_buffer("pos_embed", sinusoid_table(n_pos, embed_dim), persistent=False)
         self._n_pos = n_pos
+        self._sincos_cache: dict = {}  # (grid, device) -> fixed table for an input grid other than the native one
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, norm_eps, layer_scale) for _ in range(depth))
         # VideoMAE: mean pooling -> norm is Identity and fc_norm normalises the pooled feature; CLS -> norm on tokens
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if pooling == "cls" else nn.Identity()
-        self.fc_norm = nn.LayerNorm(embed_dim, eps=norm_eps) if pooling == "mean" else None
+        # transformers' VideoMAEForVideoClassification keeps LayerNorm's default eps for fc_norm alone
+        self.fc_norm = nn.LayerNorm(embed_dim, eps=self.arch_kwargs["fc_norm_eps"]) if pooling == "mean" else None
         self.layer_names = [f"blocks.{i}" for i in range(depth)]
         self._init_weights()
         self.set_drop_path(drop_path)
@@ -211,6 +217,7 @@ class VideoViT(nn.Module):
         """Recompute buffers that checkpoints do not hold (the fixed position table), e.g. after ``to_empty``."""
         if not isinstance(self.pos_embed, nn.Parameter):
             self.pos_embed = sinusoid_table(self._n_pos, self.feature_dim).to(self.pos_embed.device)
+        self._sincos_cache = {}
 
     def set_drop_path(self, rate: float) -> None:
         """Stochastic depth increasing linearly over the blocks from 0 to ``rate`` (VideoMAE fine-tuning)."""
@@ -221,10 +228,24 @@ class VideoViT(nn.Module):
         if x.ndim != 5:
             raise ValueError(f"expected (B, C, T, H, W) input, got shape {tuple(x.shape)}")
         x, grid = self.patch_embed(x)
-        pos = resize_pos_embed(self.pos_embed, self.grid, grid, self.extra_tokens)
+        pos = self._pos_embed_for(grid, x.device)
         if self.extra_tokens:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         return x + pos.to(dtype=x.dtype)
+
+    def _pos_embed_for(self, grid: tuple[int, int, int], device) -> torch.Tensor:
+        """The position embedding of a (T, H, W) token grid: learned ones resampled, the fixed table rebuilt."""
+        if tuple(grid) == self.grid:
+            return self.pos_embed
+        if isinstance(self.pos_embed, nn.Parameter):
+            return resize_pos_embed(self.pos_embed, self.grid, grid, self.extra_tokens)
+        key = (tuple(grid), str(device))
+        if key not in self._sincos_cache:
+            if len(self._sincos_cache) >= 4:  # a few clip sizes per run at most; never grow without bound
+                self._sincos_cache.clear()
+            n = math.prod(grid) + self.extra_tokens
+            self._sincos_cache[key] = sinusoid_table(n, self.feature_dim).to(device)
+        return self._sincos_cache[key]
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(x)
