@@ -2,7 +2,10 @@
 
 One centre clip per video, sampled and resized as the task's test protocol does (``protocol.test``, else
 ``protocol.input``), normalised with the checkpoint's own convention where it has one. ``mode="static"`` feeds
-the clip's middle frame repeated over time (the "static" representation of PROTOCOL.md §7).
+the clip's middle frame repeated over time (the checkpoint-static bias measure of PROTOCOL.md §7).
+``mode="tsn"`` samples TSN-style instead (Wang et al., ECCV 2016, test mode): the whole video is cut into
+``segments`` equal segments and ``frames_per_segment`` consecutive frames are taken from the middle of each; a 2D
+image backbone sees every frame and averages its features over them (the ImageNet representation of SynAPT §4.2).
 
 Features go straight into memory-mapped ``.npy`` files (rows in sample order, float32), written batch by batch, so
 memory does not grow with the number of videos. A video that cannot be decoded gets a row of NaN and is listed in
@@ -25,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .errors import SevereError
 
-MODES = ("video", "static")
+MODES = ("video", "static", "tsn")
 FEATURES_VERSION = 1  # bump when the extraction changes, so old caches are not reused
 
 
@@ -41,14 +44,43 @@ class ClipSpec:
     mean: Sequence[float] | None = None
     std: Sequence[float] | None = None
     channel_order: str = "RGB"
+    segments: int | None = None  # TSN sampling (mode "tsn"): segments per video, frames taken from each
+    frames_per_segment: int = 1
 
     def sampling(self) -> dict:
         return {"stride": int(self.stride)} if self.stride else {"target_fps": float(self.fps or 16)}
 
     def as_dict(self) -> dict:
-        return {"frames": self.frames, "resize": self.resize, "crop": self.crop, "fps": self.fps,
-                "stride": self.stride, "mean": list(self.mean) if self.mean is not None else None,
-                "std": list(self.std) if self.std is not None else None, "channel_order": self.channel_order}
+        out = {"frames": self.frames, "resize": self.resize, "crop": self.crop, "fps": self.fps,
+               "stride": self.stride, "mean": list(self.mean) if self.mean is not None else None,
+               "std": list(self.std) if self.std is not None else None, "channel_order": self.channel_order}
+        if self.segments:  # only TSN specs carry these (older cache keys stay valid)
+            out.update(segments=self.segments, frames_per_segment=self.frames_per_segment)
+        return out
+
+
+def tsn_spec(segments: int, frames_per_segment: int, resize: int, crop: int, normalisation: dict) -> ClipSpec:
+    """A TSN clip: ``segments`` x ``frames_per_segment`` frames over the whole video, short side ``resize``,
+    centre crop ``crop``, the representation's normalisation."""
+    segments, per = int(segments), int(frames_per_segment)
+    if segments < 1 or per < 1:
+        raise SevereError(f"TSN sampling needs segments >= 1 and frames_per_segment >= 1 (got {segments}, {per})")
+    return ClipSpec(frames=segments * per, resize=int(resize), crop=int(crop), mean=normalisation.get("mean"),
+                    std=normalisation.get("std"), channel_order=normalisation.get("channel_order") or "RGB",
+                    segments=segments, frames_per_segment=per)
+
+
+def tsn_indices(num_frames: int, segments: int, frames_per_segment: int = 1) -> np.ndarray:
+    """Frame indices of TSN's test-time sampling, (segments * frames_per_segment,): the video is cut into
+    ``segments`` equal parts and a run of ``frames_per_segment`` frames is taken from the middle of each (frames
+    repeat when the video is shorter than that)."""
+    if num_frames < 1:
+        raise ValueError("the video has no frames")
+    room = max(num_frames - frames_per_segment + 1, 1)  # possible starts of a run
+    step = room / segments
+    starts = (np.arange(segments) * step + step / 2).astype(np.int64)
+    idx = starts[:, None] + np.arange(frames_per_segment)[None, :]
+    return np.clip(idx, 0, num_frames - 1).reshape(-1)
 
 
 def clip_spec_for(task, checkpoint_info: dict, frames: int | None = None, crop: int | None = None,
@@ -91,6 +123,8 @@ class CentreClips(Dataset):
 
         if mode not in MODES:
             raise SevereError(f"unknown feature mode {mode!r}; choose {', '.join(MODES)}")
+        if (mode == "tsn") != bool(spec.segments):
+            raise SevereError("TSN features need a TSN clip spec (tsn_spec) and a TSN spec needs mode 'tsn'")
         self.samples, self.root, self.spec, self.mode = list(samples), Path(root), spec, mode
         self.transform = test_transform(resize_short=spec.resize, crop=spec.crop, mean=spec.mean, std=spec.std,
                                         channel_order=spec.channel_order)
@@ -104,12 +138,23 @@ class CentreClips(Dataset):
 
         s = self.samples[i]
         try:
-            frames = decode_test_clips(self.root / s.video, self.spec.frames, 1, self.spec.sampling(),
-                                       static=self.mode == "static")[0]  # (T, H, W, 3)
+            if self.mode == "tsn":
+                frames = decode_tsn_frames(self.root / s.video, self.spec.segments, self.spec.frames_per_segment)
+            else:
+                frames = decode_test_clips(self.root / s.video, self.spec.frames, 1, self.spec.sampling(),
+                                           static=self.mode == "static")[0]  # (T, H, W, 3)
         except (VideoDecodeError, ValueError) as exc:
             return {"ok": False, "index": i, "video": s.video, "reason": str(exc)}
         clip = self.transform(frames)
         return {"ok": True, "index": i, "clip": clip}
+
+
+def decode_tsn_frames(path: Path, segments: int, frames_per_segment: int = 1) -> np.ndarray:
+    """The TSN frames of one video, (segments * frames_per_segment, H, W, 3) uint8."""
+    from .video.reader import open_video
+
+    with open_video(path) as video:
+        return video.get_frames(tsn_indices(video.num_frames, segments, frames_per_segment))
 
 
 def _collate(items):
@@ -155,6 +200,15 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
 
 def cache_key(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _provenance(info: dict, device: torch.device) -> dict:
+    """Where a feature cache came from: the weights (file, hash, source), the code and the device."""
+    from .provenance import code_version, device_info, utc_now
+
+    return {"checkpoint": {"name": info.get("name"), "sha256": info.get("sha256"), "source": info.get("source"),
+                           "architecture": info.get("architecture"), "layout": info.get("layout")},
+            "code_version": code_version(), "device": device_info(device), "created_at": utc_now()}
 
 
 def _load_cached(directory: Path, key: str) -> FeatureSet | None:
@@ -232,6 +286,7 @@ def extract_features(loaded, task, root: Path, samples, layers: Sequence[str] | 
     for layer in finished:
         os.replace(directory / f"{_safe(layer)}.npy.partial", directory / f"{_safe(layer)}.npy")
     meta = {"key": key, **payload, "ids": ids, "failed": failed, "num_videos": len(samples),
-            "checkpoint_name": info.get("name"), "checkpoint_path": info.get("path"), "label": label}
+            "checkpoint_name": info.get("name"), "checkpoint_path": info.get("path"), "label": label,
+            "provenance": _provenance(info, device)}
     (directory / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     return FeatureSet(directory, layers, ids, failed, meta)

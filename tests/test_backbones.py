@@ -23,9 +23,9 @@ X_VIT = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1))
 
 
 def test_list_and_unknown():
-    assert list_backbones() == ["r2plus1d_18", "r3d_18", "vit_b_16", "vit_s_16"]
-    with pytest.raises(ConfigError, match="unknown backbone 'resnet50'"):
-        create_backbone("resnet50")
+    assert list_backbones() == ["r2plus1d_18", "r3d_18", "resnet18", "resnet50", "vit_b_16", "vit_s_16"]
+    with pytest.raises(ConfigError, match="unknown backbone 'resnet34'"):
+        create_backbone("resnet34")
     with pytest.raises(ConfigError, match="layer4_temporal"):
         create_backbone("r2plus1d_18", layer4_temporal="sideways")
 

@@ -384,6 +384,13 @@ def write(method: str, arch: str, path: Path) -> torch.Tensor:
         model = materialise(meta(MoCo, r2plus1d_18), 1)
         torch.save({"epoch": 200, "arch": "r2plus1d_18", "state_dict": ddp(model)}, path)
         return tv_features(model.encoder_q)
+    if method in ("imagenet_resnet18", "imagenet_resnet50"):  # torchvision's image ResNet file: bare state dict
+        model = materialise(meta(getattr(resnet, arch)), 12)
+        torch.save(model.state_dict(), path)
+        trunk = nn.Sequential(*list(model.children())[:-1])
+        with torch.no_grad():  # TSN-style: every frame through the 2D net, pooled features averaged over frames
+            frames = X.transpose(1, 2).flatten(0, 1)  # (T, 3, H, W): X holds one clip
+            return trunk(frames).flatten(1).mean(0, keepdim=True)
     if method == "supervised":
         model = materialise(meta(r2plus1d_18), 2)
         torch.save(model.state_dict(), path)  # torchvision's weight file: a bare state dict with fc
@@ -514,7 +521,7 @@ def test_registry_metadata_matches_the_backbones():
 # One entry per distinct (layout, architecture, quirks): every SEVERE method, and VideoMAE pre-trained ViT-S/B and
 # fine-tuned ViT-S. The remaining VideoMAE entries differ only in their source URL (test_same_format_as_tested).
 LOADED = sorted(SEVERE_METHODS | {"tubelet_contrast_r3d", "videomae_vit_s_k400", "videomae_vit_b_k400",
-                                  "videomae_vit_s_k400_ft"})
+                                  "videomae_vit_s_k400_ft", "imagenet_resnet18", "imagenet_resnet50"})
 
 
 def test_same_format_as_tested():

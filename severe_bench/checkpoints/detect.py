@@ -1,7 +1,7 @@
 """Which codebase wrote a checkpoint (its key pattern) and which architecture it holds.
 
 Every registry layout is tried on the file; the remapped keys name the architecture (``stem.0.weight`` of shape
-45x3x1x7x7 is R(2+1)D, 64x3x3x7x7 is R3D, ``patch_embed.proj.weight`` with 384/768 channels is ViT-S/B) and its
+45x3x1x7x7 is R(2+1)D, 64x3x3x7x7 is R3D, a 2D ``conv1.weight`` is an image ResNet-18/50, ``patch_embed.proj.weight`` with 384/768 channels is ViT-S/B) and its
 options (TCLR's dilated layer4, learned position embeddings, a CLS token, layer scale). A candidate is *exact*
 when the remapped keys and shapes equal the backbone's. If no registry layout fits, a generic rule looks for the
 backbone's keys under any common prefix (``anything.stem.0.weight``).
@@ -49,6 +49,12 @@ def infer_architecture(sd: dict) -> tuple[str, dict] | None:
             return "r2plus1d_18", {"layer4_temporal": "dilated" if dilated else "stride"}
         if tuple(w.shape) == (64, 3, 3, 7, 7):
             return "r3d_18", {"layer4_temporal": "stride"}
+    w = sd.get("conv1.weight")  # torchvision image ResNets: a 2D 7x7 stem, Bottleneck blocks have conv3
+    if isinstance(w, torch.Tensor) and tuple(w.shape) == (64, 3, 7, 7):
+        if "layer1.0.conv3.weight" in sd and "layer3.5.conv1.weight" in sd and "layer3.6.conv1.weight" not in sd:
+            return "resnet50", {}
+        if "layer1.0.conv3.weight" not in sd and "layer1.2.conv1.weight" not in sd:
+            return "resnet18", {}
     return None
 
 

@@ -59,8 +59,7 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
         path = fetch_mod.find_local(entry)
         if path is None:
             if not download or os.environ.get("SEVERE_OFFLINE"):
-                raise CheckpointError(f"checkpoint {spec!r} is not in the cache ({fetch_mod.entry_path(entry)}); run "
-                                      f"`severe checkpoints fetch {spec}` or give the file's path")
+                raise CheckpointError(_not_cached_message(entry, registry))
             path = fetch_mod.fetch(entry, registry)
         else:
             fetch_mod.verify_existing(path, entry.source.sha256, entry.source.sha256_prefix)
@@ -83,6 +82,17 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; give the checkpoint file inside it")
     return path, None, None
+
+
+def _not_cached_message(entry: Entry, registry: Registry) -> str:
+    """Which file is missing, where it goes and where to get it (downloads are off or not allowed)."""
+    dest = fetch_mod.entry_path(entry)
+    url = entry.source.url or (registry.archives[entry.source.archive].url if entry.source.archive else None)
+    where = f" from {url}" if url else ""
+    return (f"checkpoint {entry.name!r} ({fetch_mod.entry_file_name(entry)}) is not in the cache ({dest}) and "
+            f"downloads are off; run `severe checkpoints fetch {entry.name}` where the network is reachable, or "
+            f"download it{where} to {dest} (or into a folder named in SEVERE_CHECKPOINTS_PATH), or give the "
+            "file's path")
 
 
 def _quirks_for(match: Match, candidates: list[Match], registry: Registry) -> tuple[dict, list[str]]:

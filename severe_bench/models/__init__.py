@@ -4,7 +4,7 @@ Every backbone is an ``nn.Module`` with
 
 * ``feature_dim`` (int) and ``forward_features(x) -> (B, feature_dim)`` for ``x`` of shape (B, C, T, H, W):
   the pooled feature, no classification head;
-* ``layer_names`` (R(2+1)D / R3D: ``stem, layer1..layer4``; ViT: ``blocks.0..blocks.N-1``) and
+* ``layer_names`` (R(2+1)D / R3D and the per-frame 2D ResNets: ``stem, layer1..layer4``; ViT: ``blocks.0..blocks.N-1``) and
   ``forward_layers(x, names) -> {name: (B, D)}``, each globally average pooled (for CKA);
 * ``arch`` and ``arch_kwargs``: what ``create_backbone`` needs to build the same network again.
 """
@@ -37,6 +37,15 @@ def _video_resnet(arch: str):
     return build
 
 
+def _image_resnet(arch: str):
+    def build(**kw):
+        from .image_resnet import ImageResNetBackbone
+
+        return ImageResNetBackbone(arch, **kw)
+
+    return build
+
+
 def _vit(arch: str, embed_dim: int, depth: int, num_heads: int):
     def build(**kw):
         from .vit import VideoViT
@@ -48,6 +57,7 @@ def _vit(arch: str, embed_dim: int, depth: int, num_heads: int):
 
 _CNN_INPUTS = ((3, 32, 112, 112), (3, 16, 112, 112))  # fine-tuning clips (PROTOCOL §3); linear eval UCF101 (§4)
 _VIT_INPUTS = ((3, 16, 224, 224),)  # PROTOCOL §6
+_IMAGE_INPUTS = ((3, 8, 224, 224),)  # representation bias: 8 TSN segments of one frame (SynAPT §4.1.1)
 
 BACKBONES: dict[str, BackboneSpec] = {
     "r2plus1d_18": BackboneSpec("r2plus1d_18", "cnn", "R(2+1)D-18 (Tran et al., CVPR 2018), torchvision layout",
@@ -58,6 +68,11 @@ BACKBONES: dict[str, BackboneSpec] = {
                              _vit("vit_s_16", 384, 12, 6), _VIT_INPUTS),
     "vit_b_16": BackboneSpec("vit_b_16", "vit", "ViT-B/16 on 2x16x16 tubelets, VideoMAE layout (768-d, 12x12 heads)",
                              _vit("vit_b_16", 768, 12, 12), _VIT_INPUTS),
+    # 2D image models applied frame by frame, features averaged over frames (TSN-style; representation bias)
+    "resnet18": BackboneSpec("resnet18", "image", "ResNet-18 (He et al., CVPR 2016) per frame, torchvision layout",
+                             _image_resnet("resnet18"), _IMAGE_INPUTS),
+    "resnet50": BackboneSpec("resnet50", "image", "ResNet-50 (He et al., CVPR 2016) per frame, torchvision layout",
+                             _image_resnet("resnet50"), _IMAGE_INPUTS),
 }
 
 EMBED_DIM_TO_VIT = {384: "vit_s_16", 768: "vit_b_16"}
