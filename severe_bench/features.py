@@ -86,9 +86,9 @@ def tsn_indices(num_frames: int, segments: int, frames_per_segment: int = 1) -> 
 def clip_spec_for(task, checkpoint_info: dict, frames: int | None = None, crop: int | None = None,
                   resize: int | None = None) -> ClipSpec:
     """The task's test-time clip (centre clip), with the checkpoint's input convention (as ``severe eval``)."""
-    from .engine.runner import effective_normalisation
+    from .engine.runner import effective_normalisation, for_checkpoint
 
-    proto = task.protocol
+    proto = for_checkpoint(task, checkpoint_info)[0].protocol  # the checkpoint's scoped overrides, as in eval
     test, inp = dict(proto.get("test") or {}), dict(proto.get("input") or {})
     pick = lambda key: test.get(key, inp.get(key))  # noqa: E731
     n_frames = frames or pick("frames")

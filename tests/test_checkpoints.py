@@ -501,10 +501,12 @@ def test_registry_covers_severe_and_videomae():
         assert e.citation and (e.source.url or e.source.member) and e.source.homepage
         assert e.architecture in REG.layouts[e.layout].architectures
     tclr, ctp, avid = REG.get("tclr"), REG.get("ctp"), REG.get("avid_cma")
-    assert tclr.normalisation == {"mean": None, "std": None, "channel_order": "BGR"}
+    # TCLR's input convention and AVID-CMA's lr are scoped overrides (PROTOCOL.md §3.3), not global quirks
+    assert tclr.normalisation == REG.get("moco").normalisation
+    assert {"mean": None, "std": None, "channel_order": "BGR"} in [o["set"].get("normalisation") for o in tclr.overrides]
     assert tclr.arch_kwargs == {"layer4_temporal": "dilated"}
     assert ctp.bn_eps == REG.get("tubelet_contrast").bn_eps == 1e-3
-    assert avid.finetune_overrides == {"optimizer": {"lr": 1e-3}}
+    assert [(o["protocols"], o["set"]) for o in avid.overrides] == [(["finetune"], {"optimizer": {"lr": 1e-3}})]
     assert REG.get("moco").normalisation["mean"] == [0.485, 0.456, 0.406]
 
 
@@ -581,8 +583,9 @@ def test_unknown_file_layout_is_detected(name, written, monkeypatch, tmp_path):
     info = loaded.info
     assert entry.layout in info["layout_candidates"]
     assert info["architecture"] == entry.architecture and info["missing"] == []
-    # quirks follow the codebase that wrote the file (TCLR: raw BGR; pyvrl: BatchNorm eps 1e-3)
+    # quirks follow the codebase that wrote the file (TCLR: raw BGR on its scoped tasks; pyvrl: BatchNorm eps 1e-3)
     assert info["normalisation"] == entry.normalisation and info["bn_eps"] == entry.bn_eps
+    assert info["overrides"] == entry.overrides
     assert info["arch_kwargs"].get("layer4_temporal", "stride") == entry.arch_kwargs.get("layer4_temporal", "stride")
     x = X_VIT if entry.architecture.startswith("vit") else X
     with torch.no_grad():

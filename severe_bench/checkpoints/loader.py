@@ -316,5 +316,6 @@ def _scratch(arch: str, registry: Registry, count_flops: bool) -> LoadedCheckpoi
             "expected": len(model.state_dict()), "missing": [], "unexpected": [], "shape_mismatch": [],
             "initialised_fresh": [], "optional_missing": [], "dropped": {}, "dropped_count": 0,
             "pos_embed_resized": None, "quirks_from": [], **quirks, "citation": None}
+    info["overrides"] = [dict(o) for o in registry.scratch_overrides]  # its own reference schedule (§3.4)
     info.update(_cost(arch, info["arch_kwargs"], count_flops, model))
     return LoadedCheckpoint(model, info)

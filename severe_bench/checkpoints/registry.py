@@ -12,6 +12,7 @@ import yaml
 
 from ..errors import CheckpointError
 from ..resources import resource_path
+from .overrides import parse_overrides
 from .remap import Layout
 
 SCHEMA = "severe-bench/checkpoints/v1"
@@ -54,7 +55,7 @@ class Entry:
     arch_kwargs: dict = field(default_factory=dict)
     normalisation: dict = field(default_factory=dict)
     bn_eps: float = 1e-5
-    finetune_overrides: dict = field(default_factory=dict)
+    overrides: list = field(default_factory=list)  # scoped protocol overrides (checkpoints/overrides.py)
     pretraining: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     notes: str = ""
@@ -69,7 +70,7 @@ class Entry:
 
     def quirks(self) -> dict:
         return {"normalisation": copy.deepcopy(self.normalisation), "bn_eps": self.bn_eps,
-                "finetune_overrides": copy.deepcopy(self.finetune_overrides)}
+                "overrides": copy.deepcopy(self.overrides)}
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Registry:
     entries: dict[str, Entry]
     archives: dict[str, Archive]
     flops: dict  # precomputed fvcore counts: {arch: {"CxTxHxW": {"gflops": g, "params": p}}} (default kwargs)
+    scratch_overrides: list = field(default_factory=list)  # the "no pre-training" baseline's own values
 
     def get(self, name: str) -> Entry:
         if name not in self.entries:
@@ -123,10 +125,13 @@ def parse_registry(data: dict, path: Path) -> Registry:
             raise CheckpointError(f"{path}: archive {name!r}: {exc}") from exc
     entries = {}
     allowed = {"label", "method", "architecture", "arch_kwargs", "layout", "source", "citation", "normalisation",
-               "bn_eps", "finetune_overrides", "pretraining", "meta", "notes"}
+               "bn_eps", "overrides", "pretraining", "meta", "notes"}
     for name, d in (data.get("checkpoints") or {}).items():
         where = f"{path}: checkpoint {name!r}"
         unknown = set(d) - allowed
+        if "finetune_overrides" in unknown:
+            raise CheckpointError(f"{where}: 'finetune_overrides' is replaced by scoped 'overrides:' (a list of "
+                                  "{protocols/tasks, set, source}; see docs/PROTOCOL.md §3.3)")
         if unknown:
             raise CheckpointError(f"{where}: unknown field(s) {sorted(unknown)}")
         for req in ("architecture", "layout", "source", "citation"):
@@ -150,12 +155,18 @@ def parse_registry(data: dict, path: Path) -> Registry:
             architecture=d["architecture"], layout=d["layout"], source=source, citation=str(d["citation"]).strip(),
             arch_kwargs=dict(d.get("arch_kwargs") or {}), normalisation=norm,
             bn_eps=float(d.get("bn_eps", defaults.get("bn_eps", 1e-5))),
-            finetune_overrides=dict(d.get("finetune_overrides", defaults.get("finetune_overrides", {})) or {}),
+            overrides=parse_overrides(d.get("overrides"), where),
             pretraining=dict(d.get("pretraining") or {}), meta=dict(d.get("meta") or {}),
             notes=str(d.get("notes", "")).strip(),
         )
+    if "finetune_overrides" in defaults:
+        raise CheckpointError(f"{path}: defaults.finetune_overrides is gone: overrides are scoped per checkpoint")
+    scratch = data.get("scratch") or {}
+    if set(scratch) - {"overrides", "notes"}:
+        raise CheckpointError(f"{path}: scratch: unknown field(s) {sorted(set(scratch) - {'overrides', 'notes'})}")
     return Registry(path=path, defaults=defaults, layouts=layouts, entries=entries, archives=archives,
-                    flops=dict(data.get("flops") or {}))
+                    flops=dict(data.get("flops") or {}),
+                    scratch_overrides=parse_overrides(scratch.get("overrides"), f"{path}: scratch"))
 
 
 @lru_cache(maxsize=4)
@@ -174,5 +185,4 @@ def load_registry(path: str | Path | None = None) -> Registry:
 def default_quirks(registry: Registry) -> dict[str, Any]:
     d = registry.defaults
     return {"normalisation": _normalisation(d.get("normalisation", {}), "defaults"),
-            "bn_eps": float(d.get("bn_eps", 1e-5)),
-            "finetune_overrides": copy.deepcopy(d.get("finetune_overrides", {}) or {})}
+            "bn_eps": float(d.get("bn_eps", 1e-5)), "overrides": []}

@@ -74,7 +74,7 @@ def show_cmd(name, as_json, recompute):
         "pretraining": e.pretraining, "source": e.source.to_dict(),
         "archive": reg.archives[e.source.archive].__dict__ if e.source.archive else None,
         "citation": e.citation, "normalisation": e.normalisation, "bn_eps": e.bn_eps,
-        "finetune_overrides": e.finetune_overrides, "meta": e.meta, "fvcore": costs,
+        "overrides": e.overrides, "meta": e.meta, "fvcore": costs,
         "cache_path": str(entry_path(e)), "local": str(local) if local else None, "notes": e.notes,
     }
     if as_json:
@@ -92,8 +92,8 @@ def show_cmd(name, as_json, recompute):
         click.echo(f"  file size     {e.meta['file_size_mb']} MB")
     click.echo(f"  input         {_fmt_norm(e.normalisation)}")
     click.echo(f"  BatchNorm eps {e.bn_eps:g}" if not e.architecture.startswith("vit") else "  LayerNorm eps 1e-6")
-    if e.finetune_overrides:
-        click.echo(f"  fine-tuning   overrides {e.finetune_overrides}")
+    for ov in e.overrides:
+        click.echo(f"  override      {_fmt_override(ov)}")
     src = e.source
     where = src.url or f"{reg.archives[src.archive].url} (member {src.member})"
     click.echo(f"  source        {where}")
@@ -112,6 +112,18 @@ def show_cmd(name, as_json, recompute):
             click.echo(f"    {field:<12} {list(value)}")
     if e.notes:
         click.echo(f"  notes         {e.notes}")
+
+
+def _fmt_override(ov: dict) -> str:
+    """One line: the values, where they apply, and the source (docs/PROTOCOL.md §3.3)."""
+    scope = " and ".join(part for part in (
+        f"protocols {', '.join(ov['protocols'])}" if ov["protocols"] else "",
+        f"tasks {', '.join(ov['tasks'])}" if ov["tasks"] else "") if part)
+    src = f"  [{ov['source']}]" if ov.get("source") else ""
+    values = dict(ov["set"])
+    shown = f"input {_fmt_norm(values.pop('normalisation'))}" if isinstance(values.get("normalisation"), dict) else ""
+    shown = "; ".join(p for p in (shown, json.dumps(values) if values else "") if p)
+    return f"{shown} on {scope}{src}"
 
 
 def _verify_report(info: dict, ok: bool) -> list[str]:
@@ -167,7 +179,7 @@ def verify_cmd(ctx, spec, as_json, arch, layout, trust):
         keys = ("path", "sha256", "size_bytes", "registry_entry", "architecture", "arch_kwargs", "layout",
                 "layout_candidates", "container", "loaded", "expected", "missing", "unexpected", "shape_mismatch",
                 "initialised_fresh", "optional_missing", "dropped", "dropped_count", "pos_embed_resized",
-                "normalisation", "bn_eps", "finetune_overrides", "quirks_from")
+                "normalisation", "bn_eps", "overrides", "quirks_from")
         click.echo(json.dumps({"ok": ok, **{k: info.get(k) for k in keys}}, indent=2))
     else:
         click.echo("\n".join(_verify_report(info, ok)))

@@ -23,7 +23,8 @@ class RunContext:
     work_dir: Path            # resume state and per-run artefacts live here
     workers: int = 2
     log: Callable[[str], None] = print
-    overrides: dict = field(default_factory=dict)  # checkpoint-specific protocol overrides (e.g. AVID-CMA lr)
+    # the values the checkpoint's scoped overrides set (already merged into task.protocol; for logs/records)
+    overrides: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -579,7 +579,7 @@ def run(ctx: RunContext) -> Outcome:
         raise SevereError(f"task {ctx.task.id}: the training list is empty")
     torch.manual_seed(ctx.seed)
     model = CountingNet(ctx.checkpoint.backbone, len(cfg.anchors)).to(ctx.device)
-    optim_spec = {**proto["optimizer"], **(ctx.overrides or {}).get("optimizer", {})}
+    optim_spec = proto["optimizer"]  # checkpoint overrides are already in ctx.task.protocol
     optimizer = build_optimizer(model, optim_spec, cfg.batch_size)
     norm = _ToModelInput(**norm_kwargs(ctx.normalisation or {}), device=ctx.device)
 

@@ -76,7 +76,7 @@ def run(ctx: RunContext) -> Outcome:
         raise SevereError(f"task {ctx.task.id}: the training list is empty")
     torch.manual_seed(ctx.seed)
 
-    optim_spec = {**proto["optimizer"], **ctx.overrides.get("optimizer", {})}
+    optim_spec = proto["optimizer"]  # checkpoint overrides are already in ctx.task.protocol
     batch = int(proto["batch_size"])
     sched = proto["schedule"]
     passes = int(sched["passes"])

@@ -17,6 +17,7 @@ import torch
 
 from .. import registry
 from ..data.subset import apply_train_subset, evenly_spaced, sample_list_hash, write_sample_list
+from ..checkpoints.overrides import applied_record, apply_overrides, merged_values, overrides_hash
 from ..errors import ConfigError, SevereError
 from ..provenance import code_version, device_info, utc_now
 from ..results import RESULT_FILE, SCHEMA, read_result, result_path, write_json
@@ -97,9 +98,16 @@ def _num_classes(task, root) -> int | None:
     return len(names)
 
 
+def for_checkpoint(task, info: dict):
+    """The task as it runs for this checkpoint: its scoped overrides applied (PROTOCOL.md §3.3).
+    Returns ``(effective task, applied overrides)``; the effective task keeps the official protocol hash."""
+    return apply_overrides(task, info.get("overrides") or [], info.get("name") or "checkpoint")
+
+
 def effective_normalisation(proto: dict, info: dict) -> dict:
-    """A checkpoint's own input convention (TCLR: no normalisation, BGR) wins over the protocol's values;
-    a checkpoint that only carries the registry default follows the protocol (e.g. Charades' statistics)."""
+    """The protocol's input normalisation (after the checkpoint's scoped overrides, e.g. TCLR's none/BGR on the
+    action-recognition tasks); an entry-level ``normalisation`` other than the registry default applies to
+    every protocol."""
     from ..checkpoints.registry import default_quirks, load_registry
 
     norm = dict(proto.get("normalisation") or {})
@@ -135,8 +143,10 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
     tasks = [registry.get_task(t, profile=opts.profile, track=track_of(arch)) for t in task_ids]  # fail fast
     for task in tasks:
         check_runnable(task)
+        for_checkpoint(task, info)  # an override that does not fit the task fails before any training
     written = []
     for task in tasks:
+        run_task, applied = for_checkpoint(task, info)
         root = registry.resolve_data_root(task, opts.data_root)
         train = registry.read_split(task, root, "train")
         test = registry.read_split(task, root, "test")
@@ -151,20 +161,26 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
             path = result_path(opts.out_dir, task.id, seed)
             previous = read_result(path)
             if previous and not opts.restart and previous["protocol"]["hash"] == task.protocol_hash \
-                    and previous["model"]["checkpoint"].get("sha256") == info.get("sha256"):
+                    and previous["model"]["checkpoint"].get("sha256") == info.get("sha256") \
+                    and previous["protocol"].get("overrides_hash") == overrides_hash(applied):
                 log(f"{task.id} seed {seed}: done already ({path}); skipping")
                 written.append(path)
                 continue
-            written.append(_run_one(task, seed, root, train, test, full_train, num_classes, loaded, label, device, opts, log))
+            written.append(_run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes,
+                                    loaded, label, device, opts, log))
     return written
 
 
-def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, label, device, opts, log) -> Path:
+def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes, loaded, label, device,
+             opts, log) -> Path:
+    """``task`` is the official task (its hash and values are recorded); ``run_task`` is what runs for this
+    checkpoint (``applied`` overrides merged into its protocol)."""
     info = loaded.info
     work = result_path(opts.out_dir, task.id, seed).parent
     work.mkdir(parents=True, exist_ok=True)
     # A saved state resumes only the run it came from: same protocol, checkpoint, seed and video lists.
-    signature = {"protocol_hash": task.protocol_hash, "checkpoint_sha256": info.get("sha256"), "seed": seed,
+    signature = {"protocol_hash": task.protocol_hash, "overrides_hash": overrides_hash(applied),
+                 "checkpoint_sha256": info.get("sha256"), "seed": seed,
                  "train_list_sha256": sample_list_hash(train), "test_list_sha256": sample_list_hash(test)}
     sig_path = work / "run.json"
     prev = read_signature(sig_path)
@@ -172,7 +188,8 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
         if prev is not None and prev != signature:
             # reached for a finished result too: evaluate() skips only a result of this protocol and checkpoint
             raise SevereError(
-                f"{work} holds a run (finished or not) of a different protocol, checkpoint or video list ({prev}); "
+                f"{work} holds a run (finished or not) of a different protocol, checkpoint overrides, checkpoint or "
+                f"video list ({prev}); "
                 "use another --out or pass --restart to discard it"
             )
         if prev is None and (work / STATE_FILE).exists():
@@ -188,17 +205,19 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
         subset_hash = write_sample_list(train, work / "train_subset.txt")
     log(f"{task.id} seed {seed}: {len(train)} train / {len(test)} test videos, "
         f"protocol {task.protocol['name']} {task.protocol_hash} ({task.profile})")
+    for a in applied:
+        log(f"  checkpoint override ({a['checkpoint']}): " + ", ".join(f"{k} {v!r} -> {_at(a['set'], k)!r}"
+                                                                      for k, v in a["replaced"].items()))
     ctx = RunContext(
-        task=task, root=root, train_samples=train, test_samples=test, num_classes=num_classes,
-        checkpoint=_fresh(loaded, seed), normalisation=effective_normalisation(task.protocol, info), seed=seed,
-        device=device, work_dir=work, workers=opts.workers, log=log,
-        overrides=dict(info.get("finetune_overrides") or {}) if task.protocol["name"] != "counting" else {},
+        task=run_task, root=root, train_samples=train, test_samples=test, num_classes=num_classes,
+        checkpoint=_fresh(loaded, seed), normalisation=effective_normalisation(run_task.protocol, info), seed=seed,
+        device=device, work_dir=work, workers=opts.workers, log=log, overrides=merged_values(applied),
     )
-    runner = importlib.import_module(PROTOCOL_RUNNERS[task.protocol["name"]])
+    runner = importlib.import_module(PROTOCOL_RUNNERS[run_task.protocol["name"]])
     t0 = time.time()
     outcome = runner.run(ctx)
     wall = time.time() - t0
-    gflops, params = _flops(info, task.protocol)
+    gflops, params = _flops(info, run_task.protocol)
     metric = task.metric
     value = outcome.metrics.get(metric["name"])
     result = {
@@ -206,7 +225,7 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
         "task": {"id": task.id, "name": task.name, "factor": task.factor, "dataset": task.dataset.get("name")},
         "protocol": {"name": task.protocol["name"], "hash": task.protocol_hash, "profile": task.profile,
                      "comparable": task.comparable, "track": task.config.get("track", "cnn"),
-                     "values": task.hashed_values(), "checkpoint_overrides": ctx.overrides,
+                     "values": task.hashed_values(), **applied_record(run_task, applied),
                      "normalisation": ctx.normalisation},
         "metric": {"name": metric["name"], "value": value, "higher_is_better": metric["higher_is_better"],
                    "unit": metric.get("unit", "")},
@@ -233,6 +252,12 @@ def _run_one(task, seed, root, train, test, full_train, num_classes, loaded, lab
     log(f"{task.id} seed {seed}: {metric['name']} = {shown}{metric.get('unit', '')}  "
         f"(unreadable videos: {len(outcome.unreadable)}; {wall:.0f}s) -> {path}")
     return path
+
+
+def _at(values: dict, dotted: str):
+    for key in dotted.split("."):
+        values = values[key]
+    return values
 
 
 def _fresh(loaded, seed: int):
