@@ -158,7 +158,8 @@ def get_task(task_id: str, profile: str = "full", overrides: dict | None = None,
     cfg = _resolve_includes(path)
     vit_overrides = cfg.pop("protocol_vit", None) or {}
     if track == "vit" and cfg.get("track") != "vit":
-        vit_bases = {"finetune": "_finetune_vit.yaml", "linear": "_linear_vit.yaml"}
+        vit_bases = {"finetune": "_finetune_vit.yaml", "linear": "_linear_vit.yaml",
+                     "linear_frozen_bn": "_linear_vit.yaml"}  # a ViT has no BatchNorm: one probe
         if cfg["protocol"].get("name") not in vit_bases:
             raise SevereError(
                 f"task {task_id!r} uses protocol {cfg['protocol'].get('name')!r}, which has no ViT track; "

@@ -114,7 +114,7 @@ def test_missing_data_root_named(tmp_path):
 def test_linear_tasks_have_both_tracks():
     cnn = registry.get_task("ucf101_linear").protocol
     assert cnn["name"] == "linear" and cnn["freeze_backbone"] and cnn["optimizer"]["lr"] == 1e-2
-    assert cnn["schedule"]["milestones"] == [4, 8] and cnn["batch_size"] == 128 and cnn["input"]["frames"] == 16
+    assert cnn["schedule"]["milestones"] == [4, 8, 10] and cnn["batch_size"] == 128 and cnn["input"]["frames"] == 16
     vit = registry.get_task("ucf101_linear", track="vit").protocol
     assert vit["head"]["batchnorm"] is True and vit["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.9,
                                                                       "weight_decay": 0.0}

@@ -4,7 +4,8 @@ last pass's model on evenly spaced test clips. One runner serves four protocol n
 - ``finetune``: single-label, CNN track (cross-entropy, mean softmax over clips);
 - ``finetune_multilabel``: Charades-style (binary cross-entropy, max-pooled sigmoid over views, mAP);
 - ``finetune_vit``: VideoMAE recipe (AdamW + layer decay, warm-up cosine, mixup/cutmix, label smoothing);
-- ``linear``: linear evaluation (PROTOCOL.md §4): frozen backbone with BatchNorm in eval mode, new linear head.
+- ``linear``: linear evaluation (PROTOCOL.md §4): frozen backbone weights, BatchNorm statistics adapting
+  (``backbone_mode: train``), new linear head; ``linear_frozen_bn``: the same with the backbone in eval mode.
 
 Every value comes from ``ctx.task.protocol``. State is saved after each pass and a rerun resumes from it.
 """
@@ -86,8 +87,14 @@ def run(ctx: RunContext) -> Outcome:
     if proto.get("head", {}).get("drop_path") and hasattr(model.backbone, "set_drop_path"):
         model.backbone.set_drop_path(float(proto["head"]["drop_path"]))
     frozen = bool(proto.get("freeze_backbone", False))
+    backbone_mode = proto.get("backbone_mode", "eval" if frozen else "train")
+    if backbone_mode not in ("train", "eval"):
+        raise SevereError(f"task {ctx.task.id}: backbone_mode must be 'train' or 'eval', got {backbone_mode!r}")
     if frozen:
         model.backbone.requires_grad_(False)
+    if head.get("init_std"):  # the reference linear head: N(0, std) weights, zero bias (eval_utils.freeze_backbone)
+        torch.nn.init.normal_(model.head.weight, std=float(head["init_std"]))
+        torch.nn.init.zeros_(model.head.bias)
     model.to(ctx.device)
     optimizer = build_optimizer(model, optim_spec, batch)
     lr0 = base_lr(optim_spec, batch)
@@ -107,8 +114,8 @@ def run(ctx: RunContext) -> Outcome:
         # mixup/cutmix draws depend only on (seed, pass), so a resumed run repeats them
         mix_gen = torch.Generator().manual_seed(int(np.random.SeedSequence([ctx.seed, p]).generate_state(1)[0]))
         model.train()
-        if frozen:
-            model.backbone.eval()  # BatchNorm statistics stay those of pre-training
+        if backbone_mode == "eval":
+            model.backbone.eval()  # BatchNorm statistics stay those of pre-training (linear_frozen_bn)
         loader = DataLoader(train_ds, batch_size=batch, shuffle=True, drop_last=False, collate_fn=collate_ok,
                             generator=torch.Generator().manual_seed(ctx.seed * 100003 + p),
                             **loader_kwargs(ctx.workers, ctx.device))

@@ -44,8 +44,9 @@ def build_optimizer(model: nn.Module, spec: dict, batch_size: int) -> torch.opti
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
         return torch.optim.Adam(groups, lr=lr, weight_decay=wd)
     if name == "sgd":
-        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
-        return torch.optim.SGD(groups, lr=lr, momentum=float(spec.get("momentum", 0.9)), weight_decay=wd)
+        return torch.optim.SGD(_sgd_groups(model, wd, spec.get("bn_weight_decay")), lr=lr,
+                               momentum=float(spec.get("momentum", 0.9)), nesterov=bool(spec.get("nesterov", False)),
+                               dampening=0.0)
     if name == "adamw":
         decay = float(spec.get("layer_decay", 1.0))
         num_layers = sum(1 for n, _ in model.named_modules() if re.fullmatch(r"(.*\.)?blocks\.\d+", n))
@@ -63,6 +64,22 @@ def build_optimizer(model: nn.Module, spec: dict, batch_size: int) -> torch.opti
         betas = tuple(spec.get("betas", (0.9, 0.999)))
         return torch.optim.AdamW(list(groups.values()), lr=lr, betas=betas)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def _sgd_groups(model: nn.Module, wd: float, bn_wd) -> list[dict]:
+    """PySlowFast's groups: BatchNorm parameters at ``bn_weight_decay`` (its BN.WEIGHT_DECAY, 0), the rest at
+    ``weight_decay``; without ``bn_weight_decay`` every parameter gets ``weight_decay``."""
+    if bn_wd is None:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0, "weight_decay": wd}]
+    bn, rest = [], []
+    for m in model.modules():
+        is_bn = isinstance(m, nn.modules.batchnorm._NormBase)
+        for p in m.parameters(recurse=False):
+            if p.requires_grad:
+                (bn if is_bn else rest).append(p)
+    groups = [{"params": rest, "lr_scale": 1.0, "weight_decay": wd},
+              {"params": bn, "lr_scale": 1.0, "weight_decay": float(bn_wd)}]
+    return [g for g in groups if g["params"]]
 
 
 def base_lr(spec: dict, batch_size: int) -> float:

@@ -30,12 +30,14 @@ PROTOCOL_RUNNERS = {
     "finetune_multilabel": "severe_bench.engine.finetune",
     "finetune_vit": "severe_bench.engine.finetune",
     "linear": "severe_bench.engine.finetune",
+    "linear_frozen_bn": "severe_bench.engine.finetune",
     "counting": "severe_bench.engine.counting",
 }
 # the metrics each runner reports (engine/metrics.py); a task's reported metric must be one of them
 _CLASSIFICATION = ("top1", "top5", "mean_class_accuracy")
 PROTOCOL_METRICS = {
     "finetune": _CLASSIFICATION, "finetune_vit": _CLASSIFICATION, "linear": _CLASSIFICATION,
+    "linear_frozen_bn": _CLASSIFICATION,
     "finetune_multilabel": ("map",), "counting": ("counting_error", "obo_accuracy"),
 }
 
