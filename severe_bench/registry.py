@@ -209,11 +209,60 @@ def datasets_config_path() -> Path:
     return base / "severe-bench" / "datasets.yaml"
 
 
-def resolve_data_root(task: Task, data_root: str | Path | None = None) -> Path:
-    """Where this task's dataset lives.
+@dataclass(frozen=True)
+class DataRoot:
+    """The folder a task's dataset is read from, and why that one (printed by ``data check`` and ``eval``)."""
 
-    Order: ``--data-root`` (``DIR/<dataset name>`` when that folder exists, else ``DIR`` itself); the datasets
-    config file (``~/.config/severe-bench/datasets.yaml``: ``<dataset name>: /path``); for the built-in
+    path: Path
+    how: str
+
+
+def _annotation_files(task: Task) -> list[str]:
+    from .data.annotations import required_files
+
+    needed: list[str] = []
+    for split in ("train", "test"):
+        try:
+            needed += [r for r in required_files(task.dataset["format"], task.dataset, split) if r not in needed]
+        except SevereError:
+            pass  # a task-file problem; reported when the split is read
+    return needed
+
+
+def _layout_score(task: Task, folder: Path) -> tuple[int, bool]:
+    """(how many of the task's annotation files are in ``folder``, whether its video folder is there)."""
+    found = sum((folder / rel).exists() for rel in _annotation_files(task))
+    video_dir = str(task.dataset.get("video_dir") or "").strip("/")
+    return found, bool(video_dir) and (folder / video_dir).is_dir()
+
+
+def choose_data_root(task: Task, given: Path) -> DataRoot:
+    """``--data-root DIR``: DIR itself or ``DIR/<dataset name>``, whichever holds the task's annotation files.
+
+    A sub-folder named like the dataset is not enough: HMDB51's own video folder is ``hmdb51/``, so with the
+    videos in place ``DIR/hmdb51`` exists but holds none of the annotation files. Ties (neither holds them)
+    go to the folder holding the task's video folder, then to DIR as given.
+    """
+    ds_name = task.dataset.get("name", task.id)
+    sub = given / ds_name
+    if not sub.is_dir():
+        return DataRoot(given, "as given")
+    here, there = _layout_score(task, given), _layout_score(task, sub)
+    total = len(_annotation_files(task))
+    if there > here:
+        why = ("it holds the task's annotation files" if there[0] > here[0]
+               else f"it holds the video folder {task.dataset.get('video_dir')}/; no annotation files in either")
+        return DataRoot(sub, f"{ds_name}/ inside the given folder: {why}")
+    if here[0]:
+        return DataRoot(given, f"as given: it holds {here[0]} of the task's {total} annotation files")
+    return DataRoot(given, f"as given (neither it nor {ds_name}/ inside it holds the task's annotation files)")
+
+
+def locate_data_root(task: Task, data_root: str | Path | None = None) -> DataRoot:
+    """Where this task's dataset lives, and why there.
+
+    Order: ``--data-root`` (see ``choose_data_root``); the datasets config file
+    (``~/.config/severe-bench/datasets.yaml``: ``<dataset name>: /path``, used as written); for the built-in
     synthetic datasets, the generated suite in the cache (created on first use).
     """
     ds_name = task.dataset.get("name", task.id)
@@ -221,8 +270,9 @@ def resolve_data_root(task: Task, data_root: str | Path | None = None) -> Path:
         root = Path(data_root).expanduser()
         if not root.exists():
             raise MissingFileError(f"data root {root} does not exist")
-        sub = root / ds_name
-        return sub if sub.is_dir() else root
+        if not root.is_dir():
+            raise MissingFileError(f"data root {root} is not a folder")
+        return choose_data_root(task, root)
     cfg_path = datasets_config_path()
     if cfg_path.exists():
         roots = _load_yaml(cfg_path)
@@ -230,15 +280,20 @@ def resolve_data_root(task: Task, data_root: str | Path | None = None) -> Path:
             root = Path(str(roots[ds_name])).expanduser()
             if not root.exists():
                 raise MissingFileError(f"{cfg_path}: root for {ds_name!r} ({root}) does not exist")
-            return root
+            return DataRoot(root, f"from {cfg_path} ({ds_name})")
     if task.dataset.get("builtin") == "synth":
         from .synth import ensure_suite
 
-        return ensure_suite() / ds_name
+        return DataRoot(ensure_suite() / ds_name, "built-in synthetic suite in the cache")
     raise MissingFileError(
         f"no data root for dataset {ds_name!r} (task {task.id}): pass --data-root DIR or add "
         f"'{ds_name}: /path/to/{ds_name}' to {cfg_path}. Official files: {task.dataset.get('source', 'see the task file')}"
     )
+
+
+def resolve_data_root(task: Task, data_root: str | Path | None = None) -> Path:
+    """The folder of ``locate_data_root``."""
+    return locate_data_root(task, data_root).path
 
 
 # --- samples ---------------------------------------------------------------------------------------

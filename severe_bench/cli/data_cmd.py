@@ -16,10 +16,10 @@ SPLITS = ("train", "test")
 
 
 def _task_and_root(task_id: str, root: str | None):
-    from ..registry import get_task, resolve_data_root
+    from ..registry import get_task, locate_data_root
 
     task = get_task(task_id)
-    return task, resolve_data_root(task, root)
+    return task, locate_data_root(task, root)
 
 
 @click.group("data")
@@ -41,8 +41,8 @@ def list_cmd(task_id, root, split, out_format):
     """
     from ..registry import read_split
 
-    task, data_root = _task_and_root(task_id, root)
-    samples = read_split(task, data_root, split)
+    task, located = _task_and_root(task_id, root)
+    samples = read_split(task, located.path, split)
     rows = [(s.video, s.label_str()) for s in samples]
     if out_format == "csv":
         buf = io.StringIO()
@@ -93,7 +93,7 @@ def check_split(task, root: Path, split: str) -> dict:
     return report
 
 
-def check_task(task, root: Path) -> dict:
+def check_task(task, root: Path, root_how: str | None = None) -> dict:
     splits = {split: check_split(task, root, split) for split in SPLITS}
     ok = all(
         not r["error"] and not r["missing_annotation_files"] and not r["missing_videos"]
@@ -105,6 +105,7 @@ def check_task(task, root: Path) -> dict:
         "dataset": task.dataset.get("name"),
         "format": task.dataset["format"],
         "root": str(root),
+        "root_how": root_how,
         "source": task.dataset.get("source"),
         "num_classes": task.dataset.get("num_classes"),
         "splits": splits,
@@ -114,7 +115,7 @@ def check_task(task, root: Path) -> dict:
 
 def _print_report(rep: dict, show: int) -> None:
     click.echo(f"task {rep['task']} (dataset {rep['dataset']}, format {rep['format']})")
-    click.echo(f"root: {rep['root']}")
+    click.echo(f"root: {rep['root']}" + (f" ({rep['root_how']})" if rep.get("root_how") else ""))
     click.echo(f"classes: {rep['num_classes']}")
     for split, r in rep["splits"].items():
         click.echo(f"[{split}] samples: {r['samples']}, classes seen: {r['classes_seen']}")
@@ -149,8 +150,8 @@ def check_cmd(task_id, root, as_json, show):
 
     Exits non-zero when anything is missing or unreadable.
     """
-    task, data_root = _task_and_root(task_id, root)
-    rep = check_task(task, Path(data_root))
+    task, located = _task_and_root(task_id, root)
+    rep = check_task(task, Path(located.path), root_how=located.how)
     if as_json:
         click.echo(json.dumps(rep, indent=2))
     else:

@@ -149,7 +149,9 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
     written = []
     for task in tasks:
         run_task, applied = for_checkpoint(task, info)
-        root = registry.resolve_data_root(task, opts.data_root)
+        located = registry.locate_data_root(task, opts.data_root)
+        root = located.path
+        log(f"{task.id}: data root {root} ({located.how})")
         train = registry.read_split(task, root, "train")
         test = registry.read_split(task, root, "test")
         full_train = len(train)

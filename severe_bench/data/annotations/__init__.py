@@ -14,7 +14,7 @@ from typing import Callable
 
 from ...errors import ConfigError
 from . import charades, diving48, ek100, finegym, hmdb51, ntu60, path_label, ssv2, ucf101, ucfrep
-from .base import Annotations
+from .base import Annotations, confined
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,14 @@ def get_format(fmt: str) -> Format:
 
 
 def read_annotations(fmt: str, root: Path, dataset: dict, split: str) -> Annotations:
-    """Samples of ``split`` (a role in ``dataset['files']``, ``train`` or ``test``) with root-relative videos."""
-    return get_format(fmt).read(Path(root), dataset, split)
+    """Samples of ``split`` (a role in ``dataset['files']``, ``train`` or ``test``) with root-relative videos.
+
+    Every reader refuses a listed path that leaves the root at its file:line; this last check holds for any
+    format (a video path built from a file name, a folder listing)."""
+    ann = get_format(fmt).read(Path(root), dataset, split)
+    for s in ann.samples:
+        confined(s.video, (ann.files[-1] if ann.files else Path(root), None, f"video of sample {s.id!r}"))
+    return ann
 
 
 def required_files(fmt: str, dataset: dict, split: str) -> list[str]:

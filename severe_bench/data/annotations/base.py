@@ -8,6 +8,7 @@ role name in ``files`` (``train`` / ``test``). Paths in returned samples are rel
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -118,14 +119,47 @@ def with_ext(name: str, ext: str | None) -> str:
     return name + ext
 
 
-def video_path(dataset: dict, name: str, default_ext: str | None = None) -> str:
-    """Root-relative video path: ``video_dir/name`` with the task's ``video_ext`` (or ``default_ext``)."""
+def escape_reason(rel: str, base: str = "the dataset root") -> str | None:
+    """Why the relative path ``rel`` would leave ``base`` (absolute, a drive, or ``..`` climbing above it), or
+    None when it stays inside."""
+    rel = rel.replace("\\", "/")
+    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+        return f"video path {rel!r} is absolute; annotation paths must be relative to the dataset root"
+    depth = 0
+    for part in rel.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return f"video path {rel!r} leaves {base} ('..')"
+        elif part not in ("", "."):
+            depth += 1
+    return None
+
+
+def confined(rel: str, where: tuple | None, base: str = "the dataset root") -> str:
+    """``rel`` if it stays inside ``base``, else AnnotationError at ``where`` = (file, line or None), or
+    (file, None, "entry #n") for formats without lines (JSON)."""
+    reason = escape_reason(rel, base)
+    if reason is not None:
+        path, line, *context = where if where else ("annotation list", None)
+        raise AnnotationError(path, line, f"{context[0]}: {reason}" if context else reason)
+    return rel
+
+
+def video_path(dataset: dict, name: str, default_ext: str | None = None, where: tuple | None = None) -> str:
+    """Root-relative video path: ``video_dir/name`` with the task's ``video_ext`` (or ``default_ext``).
+
+    ``name`` comes from an annotation file (``where`` = (file, line or None) names the place): a name that is
+    absolute or climbs out of the root with ``..`` is refused there, so no list can make us read elsewhere.
+    """
+    name = name.replace("\\", "/")
+    confined(name, where, "its video folder")
     ext = normalise_ext(dataset.get("video_ext")) or normalise_ext(default_ext)
-    name = with_ext(name.replace("\\", "/"), ext)
+    name = with_ext(name, ext)
     video_dir = str(dataset.get("video_dir") or "").strip("/")
     if video_dir in ("", "."):
         return name
-    return posixpath.join(video_dir, name)
+    return confined(posixpath.join(video_dir, name), where)
 
 
 def strip_video_ext(name: str) -> str:

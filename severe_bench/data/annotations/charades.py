@@ -97,7 +97,7 @@ def read_video_csv(path: Path, text: str, codes: dict[str, int], dataset: dict) 
                 meta["length"] = float(row["length"])
             except ValueError:
                 raise AnnotationError(path, lineno, f"length {row['length']!r} is not a number") from None
-        samples.append(Sample(video=video_path(dataset, vid, ".mp4"), label=label, id=vid, meta=meta))
+        samples.append(Sample(video=video_path(dataset, vid, ".mp4", where=(path, lineno)), label=label, id=vid, meta=meta))
     return samples
 
 

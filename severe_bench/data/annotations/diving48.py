@@ -44,5 +44,5 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
         check_label(label, names, list_file, None, f"entry #{n}: label")
         vid = str(entry["vid_name"])
         meta = {k: int(entry[k]) for k in ("start_frame", "end_frame") if entry.get(k) is not None}
-        samples.append(Sample(video=video_path(dataset, vid, ".mp4"), label=label, id=vid, meta=meta))
+        samples.append(Sample(video=video_path(dataset, vid, ".mp4", where=(list_file, None, f"entry #{n}")), label=label, id=vid, meta=meta))
     return Annotations(samples=samples, class_names=names, files=files)

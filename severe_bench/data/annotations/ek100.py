@@ -63,5 +63,5 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
         if (row.get("noun_class") or "").strip().lstrip("-").isdigit():
             meta["noun_class"] = int(row["noun_class"])
         rel = f"{row['participant_id']}/videos/{row['video_id']}"
-        samples.append(Sample(video=video_path(dataset, rel, ".MP4"), label=label, id=row["narration_id"], meta=meta))
+        samples.append(Sample(video=video_path(dataset, rel, ".MP4", where=(list_file, lineno)), label=label, id=row["narration_id"], meta=meta))
     return Annotations(samples=samples, class_names=names, files=files)

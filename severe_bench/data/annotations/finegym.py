@@ -60,5 +60,5 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
             "event": (int(m["es"]), int(m["ee"])),
             "action": (int(m["as"]), int(m["ae"])),
         }
-        samples.append(Sample(video=video_path(dataset, clip, ".mp4"), label=label, id=clip, meta=meta))
+        samples.append(Sample(video=video_path(dataset, clip, ".mp4", where=(list_file, lineno)), label=label, id=clip, meta=meta))
     return Annotations(samples=samples, class_names=names, files=files)

@@ -53,7 +53,7 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
                 continue
             name = fields[0]
             samples.append(
-                Sample(video=video_path(dataset, f"{cls}/{name}"), label=label, id=strip_video_ext(name),
+                Sample(video=video_path(dataset, f"{cls}/{name}", where=(path, lineno)), label=label, id=strip_video_ext(name),
                        meta={"class_name": cls})
             )
     return Annotations(samples=samples, class_names=names, files=[split_files[c] for c in names])

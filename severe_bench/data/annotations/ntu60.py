@@ -44,7 +44,7 @@ def _candidates(root: Path, dataset: dict, split: str):
     elif source.is_file():
         for lineno, text in numbered_lines(source):
             rel = text.split()[0].replace("\\", "/")
-            yield video_path(dataset, rel), posixpath.basename(rel), (source, lineno)
+            yield video_path(dataset, rel, where=(source, lineno)), posixpath.basename(rel), (source, lineno)
     else:
         raise missing(source, dataset, "video folder or list")
 

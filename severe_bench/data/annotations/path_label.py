@@ -62,5 +62,5 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
         check_label(label, names, list_file, lineno)
         rel = rel.replace("\\", "/")
         vid = strip_video_ext(rel)
-        samples.append(Sample(video=video_path(dataset, rel), label=label, id=vid, meta=meta))
+        samples.append(Sample(video=video_path(dataset, rel, where=(list_file, lineno)), label=label, id=vid, meta=meta))
     return Annotations(samples=samples, class_names=names, files=files)

@@ -68,5 +68,5 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
         meta = {"template": entry["template"]}
         if "placeholders" in entry:
             meta["placeholders"] = list(entry["placeholders"])
-        samples.append(Sample(video=video_path(dataset, vid, ".webm"), label=labels[name], id=vid, meta=meta))
+        samples.append(Sample(video=video_path(dataset, vid, ".webm", where=(list_file, None, f"entry #{n}")), label=labels[name], id=vid, meta=meta))
     return Annotations(samples=samples, class_names=names, files=[labels_file, list_file])

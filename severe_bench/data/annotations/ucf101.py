@@ -50,5 +50,5 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
                     f"label {given} disagrees with class folder {folder!r} (index {label + 1} in {class_file.name})",
                 )
         stem = posixpath.splitext(posixpath.basename(rel))[0]
-        samples.append(Sample(video=video_path(dataset, rel), label=label, id=stem, meta={"class_name": names[label]}))
+        samples.append(Sample(video=video_path(dataset, rel, where=(list_file, lineno)), label=label, id=stem, meta={"class_name": names[label]}))
     return Annotations(samples=samples, class_names=names, files=[class_file, list_file])

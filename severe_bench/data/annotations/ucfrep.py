@@ -128,7 +128,7 @@ def read(root: Path, dataset: dict, split: str) -> Annotations:
             continue
         rel = f"{folder_of(m['cls'])}/{path.stem}.avi"
         meta = {"count": len(bounds) - 1, **ann}
-        samples.append(Sample(video=video_path(dataset, rel), label=float(len(bounds) - 1), id=path.stem, meta=meta))
+        samples.append(Sample(video=video_path(dataset, rel, where=(path, None)), label=float(len(bounds) - 1), id=path.stem, meta=meta))
     classes_rel = optional_role(dataset, *CLASS_ROLES)
     files = [folder] + ([Path(root) / classes_rel] if classes_rel else [])
     return Annotations(samples=samples, class_names=None, files=files, skipped=skipped)
