@@ -338,3 +338,12 @@ def class_names(task: Task, root: str | Path) -> list[str] | None:
     if names and lf:
         names = names[lf["min"]: lf["max"] + 1]
     return names
+
+
+def train_lists(task: Task, root: str | Path) -> tuple[list, list]:
+    """(the full training list, the list the task trains on): the second is the few-sample subset when the
+    task has a ``train_subset`` rule (PROTOCOL.md §3), else the full list itself."""
+    from .data.subset import apply_train_subset
+
+    full = read_split(task, root, "train")
+    return full, apply_train_subset(full, task.train_subset, Path(root))

@@ -33,16 +33,27 @@ def data():
               help="Dataset root (or a folder holding <dataset name>/); default: the datasets config.")
 @click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True)
 @click.option("--format", "out_format", type=click.Choice(["csv", "table"]), default="csv", show_default=True)
-def list_cmd(task_id, root, split, out_format):
+@click.option("--full", is_flag=True, help="For a few-sample task's train split: the whole list, not its subset.")
+def list_cmd(task_id, root, split, out_format, full):
     """One row per sample of TASK_ID's SPLIT: video (root-relative) and label.
 
     The label is the class index (after the task's label filter), `;`-joined indices for multi-label
-    tasks, or the repetition count for counting tasks.
+    tasks, or the repetition count for counting tasks. For a few-sample task (ucf101_1k, gym99_1k) the train
+    split is the subset the task trains on (PROTOCOL.md §3); its size, the full list's size and the subset's
+    sha256 go to stderr.
     """
-    from ..registry import read_split
+    from ..data.subset import sample_list_hash
+    from ..registry import read_split, train_lists
 
     task, located = _task_and_root(task_id, root)
-    samples = read_split(task, located.path, split)
+    if split == "train" and task.train_subset:
+        whole, subset = train_lists(task, located.path)
+        samples = whole if full else subset
+        click.echo(f"{task.id} train: subset of {len(subset)} of the full list's {len(whole)} videos "
+                   f"({_subset_rule_text(task.train_subset)}; sha256 {sample_list_hash(subset)[:16]})"
+                   + ("; listing the full list (--full)" if full else ""), err=True)
+    else:
+        samples = read_split(task, located.path, split)
     rows = [(s.video, s.label_str()) for s in samples]
     if out_format == "csv":
         buf = io.StringIO()
@@ -54,6 +65,11 @@ def list_cmd(task_id, root, split, out_format):
         from tabulate import tabulate
 
         click.echo(tabulate(rows, headers=["video", "label"], tablefmt="simple", disable_numparse=True))
+
+
+def _subset_rule_text(rule: dict) -> str:
+    extra = ", videos missing on disk dropped first" if rule.get("drop_missing_videos") else ""
+    return f"{rule.get('rule')} {rule.get('size')}, seed {rule.get('seed')}{extra}"
 
 
 def check_split(task, root: Path, split: str) -> dict:
@@ -81,6 +97,17 @@ def check_split(task, root: Path, split: str) -> dict:
         report["error"] = str(exc)
         return report
     report["samples"] = len(samples)
+    if split == "train" and task.train_subset:
+        from ..data.subset import apply_train_subset, sample_list_hash
+
+        try:
+            subset = apply_train_subset(samples, task.train_subset, root)
+        except SevereError as exc:
+            report["error"] = str(exc)
+            return report
+        report["train_subset"] = {"rule": dict(task.train_subset), "samples": len(subset),
+                                  "sha256": sample_list_hash(subset),
+                                  "classes": len({i for s in subset for i in s.class_indices()})}
     report["skipped"] = [f"{vid}: {why}" for vid, why in ann.skipped]
     seen = sorted({i for s in samples for i in s.class_indices()})
     report["classes_seen"] = len(seen)
@@ -119,6 +146,10 @@ def _print_report(rep: dict, show: int) -> None:
     click.echo(f"classes: {rep['num_classes']}")
     for split, r in rep["splits"].items():
         click.echo(f"[{split}] samples: {r['samples']}, classes seen: {r['classes_seen']}")
+        if r.get("train_subset"):
+            sub = r["train_subset"]
+            click.echo(f"  trains on a subset: {sub['samples']} of these {r['samples']} videos, {sub['classes']} classes "
+                       f"({_subset_rule_text(sub['rule'])}; sha256 {sub['sha256'][:16]}; `severe data list {rep['task']}`)")
         for path in r["missing_annotation_files"]:
             click.echo(f"  missing annotation file: {path}")
         if r["error"]:

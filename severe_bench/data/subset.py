@@ -1,6 +1,13 @@
-"""Few-sample training subsets (PROTOCOL.md §3): class-balanced, ceil(N / C) videos per class, drawn once
-with a fixed seed. The chosen list is written beside the results and its hash recorded in every result.
-Also the evenly spaced cap of the smoke profile (``max_videos``)."""
+"""Few-sample training subsets (PROTOCOL.md §3) and the evenly spaced cap of the smoke profile (``max_videos``).
+
+The rule is the SEVERE reference's (``action_recognition/datasets/utils.py::get_subset_data``): with C the
+classes present in the training list, ``k = ceil(size / C)`` videos per class; classes in ascending label
+order; one ``numpy.random.RandomState(seed)`` (the reference's seed is 99999) shared by all classes, each
+drawing ``choice(n_c, min(k, n_c), replace=False)`` over that class's samples in annotation-file order. The
+FineGym reader of the reference keeps only the clips found on disk before drawing
+(``drop_missing_videos: true`` in the task's rule), so the subset depends on which clips exist. The chosen
+set is listed in annotation order; its list is written beside the results and its hash recorded.
+"""
 
 from __future__ import annotations
 
@@ -13,35 +20,44 @@ import numpy as np
 
 from ..errors import ConfigError
 
+RNGS = ("numpy_random_state",)
+
 
 def class_balanced_subset(samples: list, size: int, seed: int) -> list:
-    """``ceil(size / C)`` samples of each of the C classes present (all of a class if it has fewer).
-
-    Deterministic for a given annotation list and seed: classes are visited in index order and each class's
-    candidates in annotation order, so the subset does not depend on file-system listing order.
-    """
+    """The reference's class-balanced draw (module docstring); a class with fewer than k samples gives all."""
     by_class: dict = defaultdict(list)
     for i, s in enumerate(samples):
-        if not isinstance(s.label, int):
+        if isinstance(s.label, bool) or not isinstance(s.label, (int, np.integer)):
             raise ConfigError("class-balanced subsets need single-label samples")
-        by_class[s.label].append(i)
+        by_class[int(s.label)].append(i)
     if not by_class:
         return []
     per_class = math.ceil(size / len(by_class))
-    rng = np.random.default_rng(seed)
+    rng = np.random.RandomState(seed)  # one stream for all classes, as the reference
     chosen = []
     for label in sorted(by_class):
         idx = by_class[label]
-        take = min(per_class, len(idx))
-        chosen.extend(idx[j] for j in rng.choice(len(idx), size=take, replace=False))
+        chosen.extend(idx[j] for j in rng.choice(len(idx), min(per_class, len(idx)), replace=False))
     return [samples[i] for i in sorted(chosen)]
 
 
-def apply_train_subset(samples: list, rule: dict | None) -> list:
+def present_on_disk(samples: list, root: Path) -> list:
+    """The samples whose video file exists under ``root`` (annotation order kept)."""
+    return [s for s in samples if (Path(root) / s.video).is_file()]
+
+
+def apply_train_subset(samples: list, rule: dict | None, root: Path | None = None) -> list:
+    """The training list the task trains on: ``samples`` itself, or its subset under ``rule``."""
     if not rule:
         return samples
     if rule.get("rule") != "class_balanced":
         raise ConfigError(f"unknown train_subset rule {rule.get('rule')!r} (known: class_balanced)")
+    if rule.get("rng", RNGS[0]) not in RNGS:
+        raise ConfigError(f"unknown train_subset rng {rule.get('rng')!r} (known: {', '.join(RNGS)})")
+    if rule.get("drop_missing_videos"):
+        if root is None:
+            raise ConfigError("train_subset with drop_missing_videos needs the dataset root")
+        samples = present_on_disk(samples, root)
     return class_balanced_subset(samples, int(rule["size"]), int(rule.get("seed", 0)))
 
 

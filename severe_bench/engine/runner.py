@@ -155,7 +155,7 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
         train = registry.read_split(task, root, "train")
         test = registry.read_split(task, root, "test")
         full_train = len(train)
-        train = apply_train_subset(train, task.train_subset)
+        train = apply_train_subset(train, task.train_subset, root)
         cap = task.config.get("max_videos") or {}  # smoke profile only: a few videos per split
         train, test = evenly_spaced(train, cap.get("train")), evenly_spaced(test, cap.get("test"))
         num_classes = _num_classes(task, root)
