@@ -24,7 +24,7 @@ from .resources import resource_path
 SUITES_FILE = "_suites.yaml"
 # Descriptive keys that never change a number: excluded from the protocol hash.
 _UNHASHED_TOP = {"name", "description", "factor", "citation", "aliases", "include"}
-_UNHASHED_DATASET = {"source", "name", "description"}
+_UNHASHED_DATASET = {"source", "name", "description", "official"}
 
 
 def tasks_dir() -> Path:

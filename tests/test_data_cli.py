@@ -110,8 +110,10 @@ def test_check_names_missing_videos_then_passes(tmp_path):
     for line in UCF_TRAIN + UCF_TEST:
         write(root / "UCF-101" / line.split()[0], "")
     res = run("data", "check", "ucf101", "--root", str(root))
-    assert res.exit_code == 0, res.output
-    assert "[train] samples: 3, classes seen: 3" in res.output and "ok:" in res.output
+    # every listed video is there now, but 3 + 2 lines are not UCF101 split 1's 9537 + 3783
+    assert res.exit_code == 1, res.output
+    assert "[train] samples: 3, classes seen: 3" in res.output and "missing videos" not in res.output
+    assert "differs: train: 3 videos listed, UCF101 split 1 (trainlist01 / testlist01) has 9537 (-9534)" in res.output
 
 
 def test_check_names_missing_annotation_files_and_source(tmp_path):

@@ -111,6 +111,7 @@ def check_split(task, root: Path, split: str) -> dict:
     report["skipped"] = [f"{vid}: {why}" for vid, why in ann.skipped]
     seen = sorted({i for s in samples for i in s.class_indices()})
     report["classes_seen"] = len(seen)
+    report["_seen"] = set(seen)  # for the official class count over both splits; not printed
     num_classes = task.dataset.get("num_classes")
     if num_classes is not None:
         report["labels_out_of_range"] = [i for i in seen if not 0 <= i < num_classes]
@@ -121,12 +122,17 @@ def check_split(task, root: Path, split: str) -> dict:
 
 
 def check_task(task, root: Path, root_how: str | None = None) -> dict:
+    from ..data.completeness import completeness
+
     splits = {split: check_split(task, root, split) for split in SPLITS}
-    ok = all(
-        not r["error"] and not r["missing_annotation_files"] and not r["missing_videos"]
-        and not r["labels_out_of_range"]
-        for r in splits.values()
-    )
+    seen = set().union(*(r.pop("_seen", set()) for r in splits.values()))
+    readable = all(not r["error"] and not r["missing_annotation_files"] for r in splits.values())
+    counts = None
+    if readable:  # official counts are compared only when both lists could be read
+        counts = completeness(task, {**{sp: r["samples"] for sp, r in splits.items()}, "classes": len(seen)},
+                              {sp: r["num_missing_videos"] for sp, r in splits.items()})
+    ok = readable and all(not r["missing_videos"] and not r["labels_out_of_range"] for r in splits.values()) \
+        and (counts is None or counts["matches"])
     return {
         "task": task.id,
         "dataset": task.dataset.get("name"),
@@ -136,6 +142,7 @@ def check_task(task, root: Path, root_how: str | None = None) -> dict:
         "source": task.dataset.get("source"),
         "num_classes": task.dataset.get("num_classes"),
         "splits": splits,
+        "official": counts,
         "ok": ok,
     }
 
@@ -164,6 +171,16 @@ def _print_report(rep: dict, show: int) -> None:
                 click.echo(f"    {path}")
             if r["num_missing_videos"] > show:
                 click.echo(f"    ... and {r['num_missing_videos'] - show} more (--json lists all)")
+    counts = rep.get("official")
+    if counts and counts["official"]:
+        off = counts["official"]
+        click.echo(f"official counts ({off.get('of', 'official lists')}): train {off.get('train')}, test {off.get('test')}"
+                   + (f", classes {off['classes']}" if off.get("classes") is not None else "")
+                   + (" - the lists match" if counts["matches"] else ""))
+        for text in counts["differences"]:
+            click.echo(f"  differs: {text}")
+    for text in (counts or {}).get("notes", []):
+        click.echo(f"  note: {text}")
     if rep["ok"]:
         click.echo("ok: all annotation files and videos are present")
     else:
@@ -179,7 +196,9 @@ def _print_report(rep: dict, show: int) -> None:
 def check_cmd(task_id, root, as_json, show):
     """Counts per split, classes, and every missing annotation file or video of TASK_ID.
 
-    Exits non-zero when anything is missing or unreadable.
+    Compares the lists with the official counts the task declares (videos per split, classes) and explains
+    a difference (e.g. a FineGym v1.1 list where SEVERE used v1.0). Exits non-zero when anything is missing or
+    unreadable, or the lists differ from the official counts.
     """
     task, located = _task_and_root(task_id, root)
     rep = check_task(task, Path(located.path), root_how=located.how)

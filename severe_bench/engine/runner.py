@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from .. import registry
+from ..data.completeness import completeness, count_lists
 from ..data.subset import apply_train_subset, evenly_spaced, sample_list_hash, write_sample_list
 from ..checkpoints.overrides import applied_record, apply_overrides, merged_values, overrides_hash
 from ..errors import ConfigError, SevereError
@@ -155,6 +156,7 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
         train = registry.read_split(task, root, "train")
         test = registry.read_split(task, root, "test")
         full_train = len(train)
+        found, missing = count_lists(train, test, root)  # the full lists, before any subset or cap
         train = apply_train_subset(train, task.train_subset, root)
         cap = task.config.get("max_videos") or {}  # smoke profile only: a few videos per split
         train, test = evenly_spaced(train, cap.get("train")), evenly_spaced(test, cap.get("test"))
@@ -171,14 +173,14 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
                 written.append(path)
                 continue
             written.append(_run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes,
-                                    loaded, label, device, opts, log))
+                                    loaded, label, device, opts, log, counts=(found, missing)))
     return written
 
 
 def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes, loaded, label, device,
-             opts, log) -> Path:
+             opts, log, counts=None) -> Path:
     """``task`` is the official task (its hash and values are recorded); ``run_task`` is what runs for this
-    checkpoint (``applied`` overrides merged into its protocol)."""
+    checkpoint (``applied`` overrides merged into its protocol); ``counts`` = (found, missing) of the full lists."""
     info = loaded.info
     work = result_path(opts.out_dir, task.id, seed).parent
     work.mkdir(parents=True, exist_ok=True)
@@ -224,6 +226,11 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     gflops, params = _flops(info, run_task.protocol)
     metric = task.metric
     value = outcome.metrics.get(metric["name"])
+    found, missing = counts or count_lists(train, test, root)
+    # PROTOCOL.md §8: official vs found counts; a missing video is counted once (on disk), not again as unreadable
+    status = completeness(task, found, missing, sum((Path(root) / v).is_file() for v in outcome.unreadable))
+    if not status["complete"]:
+        log(f"{task.id}: computed on an INCOMPLETE dataset: {'; '.join(status['reasons'])}")
     result = {
         "schema": SCHEMA,
         "task": {"id": task.id, "name": task.name, "factor": task.factor, "dataset": task.dataset.get("name")},
@@ -244,7 +251,10 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         "data": {"root": str(root), "num_train": outcome.num_train, "num_train_full": full_train,
                  "num_test": len(test), "num_test_scored": outcome.num_test, "num_classes": num_classes,
                  "train_subset_hash": subset_hash,
-                 "unreadable_videos": {"count": len(outcome.unreadable), "paths": outcome.unreadable}},
+                 "unreadable_videos": {"count": len(outcome.unreadable), "paths": outcome.unreadable},
+                 "official_counts": status["official"], "found_counts": status["found"],
+                 "missing_videos": status["missing"], "complete": status["complete"],
+                 "incomplete_reasons": status["reasons"]},
         "created_at": utc_now(),
     }
     path = result_path(opts.out_dir, task.id, seed)

@@ -40,6 +40,7 @@ class SevereTable:
     task_ranks: pd.DataFrame  # rows × SEVERE tasks present
     tie_rule: str
     protocols: dict = field(default_factory=dict)  # task -> dict(hash, name, profile, comparable) of user cells
+    incomplete: set = field(default_factory=set)  # (row label, task) of cells computed on an incomplete dataset
 
     @property
     def labels(self) -> list[str]:
@@ -108,6 +109,7 @@ def build_table(observations: pd.DataFrame, tie_rule: str = "min", sort: str = "
     std = mean.copy()
     n = mean.copy()
     protocols: dict = {}
+    incomplete: set = set()
     for (method, prov, task), cell in obs.groupby(["method", "provenance", "task"], sort=False):
         label = label_of[(method, prov)]
         if prov == "published":
@@ -118,6 +120,8 @@ def build_table(observations: pd.DataFrame, tie_rule: str = "min", sort: str = "
             mean.loc[label, task] = values.mean()
             std.loc[label, task] = values.std(ddof=1) if len(values) > 1 else np.nan
             n.loc[label, task] = len(values)
+            if (cell["complete_data"] == False).any():  # noqa: E712 (NaN for rows without the field)
+                incomplete.add((label, task))
             first = cell.iloc[0]
             protocols[task] = {"hash": first["protocol_hash"], "name": first["protocol_name"],
                                "profile": first["profile"], "comparable": bool(cell["comparable"].all())}
@@ -148,7 +152,8 @@ def build_table(observations: pd.DataFrame, tie_rule: str = "min", sort: str = "
         avg_rank = pd.Series(np.nan, index=labels)
 
     table = SevereTable(columns=columns, rows=rows, mean=mean, std=std, n=n, severe_mean=severe_mean,
-                        avg_rank=avg_rank, task_ranks=task_ranks, tie_rule=tie_rule, protocols=protocols)
+                        avg_rank=avg_rank, task_ranks=task_ranks, tie_rule=tie_rule, protocols=protocols,
+                        incomplete=incomplete)
     return sort_table(table, sort)
 
 
@@ -164,4 +169,4 @@ def sort_table(table: SevereTable, sort: str) -> SevereTable:
     return SevereTable(columns=table.columns, rows=table.rows.loc[order], mean=table.mean.loc[order],
                        std=table.std.loc[order], n=table.n.loc[order], severe_mean=table.severe_mean.loc[order],
                        avg_rank=table.avg_rank.loc[order], task_ranks=table.task_ranks.loc[order],
-                       tie_rule=table.tie_rule, protocols=table.protocols)
+                       tie_rule=table.tie_rule, protocols=table.protocols, incomplete=table.incomplete)

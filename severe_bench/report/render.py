@@ -22,6 +22,7 @@ from .latex import escape
 
 MISSING = "–"
 SMOKE_MARK = "‡"
+INCOMPLETE_MARK = "†"
 MEAN_DECIMALS = 1
 RANK_DECIMALS = 2
 FORMATS = ("md", "latex", "csv", "html")
@@ -33,6 +34,7 @@ class Cell:
     std: str  # "" when no std
     emphasis: str | None  # "best", "second" or None
     smoke: bool = False
+    incomplete: bool = False  # computed on an incomplete dataset (PROTOCOL.md §8)
     rank_fraction: float | None = None  # 0 = best ... 1 = worst, for rank colours
 
 
@@ -47,6 +49,7 @@ class CellMarkup:
     std: str
     smoke: str
     escape: Callable[[str], str] = lambda text: text
+    incomplete: str = INCOMPLETE_MARK
 
 
 def _cell_text(cell: Cell, markup: CellMarkup) -> str:
@@ -59,7 +62,7 @@ def _cell_text(cell: Cell, markup: CellMarkup) -> str:
         v = markup.second % v
     if cell.std:
         v += markup.std % markup.escape(cell.std)
-    return v + (markup.smoke if cell.smoke else "")
+    return v + (markup.smoke if cell.smoke else "") + (markup.incomplete if cell.incomplete else "")
 
 
 def _fmt(v: float, decimals: int) -> str:
@@ -105,7 +108,7 @@ def cell_grid(table: SevereTable) -> dict[str, list[Cell]]:
             grid[label].append(Cell(
                 value=_fmt(v, col.decimals), std=_fmt(s, col.std_decimals) if pd.notna(v) else "",
                 emphasis=emph.get(label), smoke=bool(col.task in smoke and user[label] and pd.notna(v)),
-                rank_fraction=frac.get(label)))
+                incomplete=(label, col.task) in table.incomplete and pd.notna(v), rank_fraction=frac.get(label)))
     if with_aggregates(table):
         mean_shown = table.severe_mean.round(MEAN_DECIMALS)
         rank_shown = table.avg_rank.round(RANK_DECIMALS)
@@ -148,6 +151,12 @@ def caption_sentences(table: SevereTable, second_style: str = "underlined") -> l
     smoke = table.smoke_tasks()
     if smoke:
         out.append(f"{SMOKE_MARK} smoke profile (not comparable with published numbers): {', '.join(smoke)}.")
+    if table.incomplete:
+        titles = {c.task: c.title for c in table.columns}
+        cells = sorted(table.incomplete, key=lambda lt: (table.labels.index(lt[0]), lt[1]))
+        out.append(f"{INCOMPLETE_MARK} computed on an incomplete dataset (lists differ from the official counts, or "
+                   "videos missing or unreadable; see data.incomplete_reasons in the result): "
+                   + ", ".join(f"{label} on {titles.get(task, task)}" for label, task in cells) + ".")
     if table.protocols:
         by_protocol: dict = {}
         for col in table.columns:  # column order; tasks sharing a protocol listed together
@@ -199,7 +208,7 @@ def _rank_rgb(fraction: float) -> tuple[int, int, int]:
 
 
 LATEX_CELL = CellMarkup(missing="--", best=r"\textbf{%s}", second=r"\underline{%s}", std=r"\,{\scriptsize$\pm$%s}",
-                        smoke=r"$^\ddagger$")
+                        smoke=r"$^\ddagger$", incomplete=r"$^\dagger$")
 
 
 def _latex_cell(cell: Cell, rank_colors: bool) -> str:
@@ -268,6 +277,8 @@ def render_csv(table: SevereTable) -> str:
     frame["mean"] = table.severe_mean
     frame["rank"] = table.avg_rank
     frame["comparable"] = table.rows["comparable"]
+    frame["incomplete_data"] = [";".join(t for t in table.mean.columns if (label, t) in table.incomplete)
+                                for label in table.labels]
     frame["protocols"] = [
         ";".join(f"{t}={p['hash']}" for t, p in table.protocols.items() if pd.notna(table.mean.at[label, t]))
         if prov == "user" else "published"

@@ -23,6 +23,7 @@ OBSERVATION_COLUMNS = [
     "protocol_name", "protocol_hash", "profile", "comparable",
     "metric", "higher_is_better", "unit", "value", "std", "n_seeds", "seed",
     "num_train", "architecture", "checkpoint", "checkpoint_sha256", "code_version", "created_at",
+    "complete_data",  # False: computed on an incomplete dataset (data.complete, PROTOCOL.md §8)
 ]
 
 
@@ -99,6 +100,7 @@ def parse_result(data: dict, path: Path) -> dict:
         "checkpoint_sha256": checkpoint.get("sha256"),
         "code_version": data.get("code_version"),
         "created_at": data.get("created_at"),
+        "complete_data": _get(data, "data.complete", path, required=False) is not False,
     }
 
 
