@@ -134,3 +134,49 @@ def test_tables_mark_rows_computed_on_an_incomplete_dataset(tmp_path):
     csv_rows = render(table, "csv").splitlines()
     assert csv_rows[0].split(",").count("incomplete_data") == 1
     assert any(r.startswith("Partial,") and ",hmdb51," in r for r in csv_rows)
+
+
+def test_synthetic_tasks_do_not_inherit_real_official_counts():
+    for task_id in registry.list_task_ids():
+        task = registry.get_task(task_id)
+        if task.dataset.get("builtin") == "synth":
+            assert task.dataset.get("official") is None, task_id
+
+
+def test_eval_records_counts_and_flags_missing_videos(tmp_path, monkeypatch, one_thread):
+    """A real (tiny) evaluation on the generated suite with one test video deleted: the result records the
+    counts and says the dataset was incomplete; the table marks the cell."""
+    import shutil
+
+    from severe_bench.synth import generate_suite
+
+    suite = tmp_path / "synth"
+    generate_suite(suite, seed=0, scale="tiny")
+    tasks = tmp_path / "tasks"
+    shutil.copytree(registry.tasks_dir(), tasks)
+    (tasks / "synth_tiny.yaml").write_text(
+        "id: synth_tiny\nname: tiny\ninclude: synth_motion.yaml\n"
+        "protocol:\n  input: {frames: 2, fps: 8, crop: 16}\n  batch_size: 4\n"
+        "  schedule: {passes: 1, clips_per_video: 1, milestones: [1], gamma: 0.3}\n"
+        "  test: {clips: 1, frames: 2, fps: 8, resize: 18, crop: 16}\n"
+        "max_videos: {train: 4, test: 3}\n")
+    monkeypatch.setenv("SEVERE_TASKS_DIR", str(tasks))
+    task = registry.get_task("synth_tiny")
+    test = registry.read_split(task, suite / "synth_motion", "test")
+    (suite / "synth_motion" / test[0].video).unlink()  # evenly_spaced keeps the first video: it is scored
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "synth_tiny", "--workers", "0",
+                                   "--data-root", str(suite), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "computed on an INCOMPLETE dataset: test: 1 of" in res.output
+    data = json.loads((out / "synth_tiny" / "seed0" / "result.json").read_text())["data"]
+    assert data["official_counts"] is None
+    assert data["found_counts"] == {"train": len(registry.read_split(task, suite / "synth_motion", "train")),
+                                    "test": len(test), "classes": 6}
+    assert data["missing_videos"] == {"train": 0, "test": 1}
+    assert data["complete"] is False
+    assert data["incomplete_reasons"] == [f"test: 1 of {len(test)} listed videos missing on disk"]
+    assert data["unreadable_videos"]["count"] == 1  # the missing one, counted once in the reasons
+    table = build_table(load_results([out]))
+    assert {task for _, task in table.incomplete} == {"synth_tiny"}
+    assert "†" in render(table, "md")

@@ -49,6 +49,7 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
         for name, value in res["metrics"].items():
             if isinstance(value, float):
                 assert again[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (tid, name)
+        assert res["data"]["complete"] is True and res["data"]["official_counts"] is None  # generated data
     few = json.loads((out / "synth_few" / "seed0" / "result.json").read_text())
     assert few["data"]["train_subset_hash"] and (out / "synth_few" / "seed0" / "train_subset.txt").exists()
     fine = json.loads((out / "synth_fine" / "seed0" / "result.json").read_text())
