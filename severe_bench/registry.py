@@ -23,7 +23,8 @@ from .resources import resource_path
 
 SUITES_FILE = "_suites.yaml"
 # Descriptive keys that never change a number: excluded from the protocol hash.
-_UNHASHED_TOP = {"name", "description", "factor", "citation", "aliases", "include"}
+_UNHASHED_TOP = {"name", "description", "factor", "citation", "aliases", "include",
+                 "bias"}  # bias: values of `severe bias`, hashed into its own bias_hash
 _UNHASHED_DATASET = {"source", "name", "description", "official"}
 
 
