@@ -175,3 +175,40 @@ def test_tsn_features_average_frames_and_are_cached(grey_videos, r18_file, tmp_p
     other = extract_features(loaded, task, root, samples[:2], ["layer4"], tmp_path, split="test", mode="tsn",
                              spec=tsn_spec(2, 1, resize=36, crop=32, normalisation=IMAGENET), batch_size=2)
     assert other.directory != fs.directory
+
+
+def test_registry_fetch_resumes_and_loads_by_name(r18_file, tmp_path, monkeypatch):
+    """The imagenet_resnet18 entry through checkpoints/fetch.py, served locally under the same file name: an
+    interrupted download resumes with Range, the hash prefix in the file name is checked, the name loads."""
+    import hashlib
+
+    import yaml
+
+    from severe_bench.resources import resource_path
+    from test_fetch import Server
+
+    blob = r18_file[0].read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    server = Server()
+    try:
+        server.files["/models/resnet18-f37072fd.pth"] = blob
+        server.truncate["/models/resnet18-f37072fd.pth"] = len(blob) // 2
+        data = yaml.safe_load(resource_path("checkpoints.yaml").read_text())
+        entry = data["checkpoints"]["imagenet_resnet18"]
+        entry["source"].update(url=f"{server.url}/models/resnet18-f37072fd.pth", sha256_prefix=digest[:8])
+        home = tmp_path / "home"
+        home.mkdir()
+        (home / "checkpoints.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        monkeypatch.setenv("SEVERE_HOME", str(home))
+        monkeypatch.setenv("SEVERE_CACHE", str(tmp_path / "cache"))
+        monkeypatch.delenv("SEVERE_OFFLINE", raising=False)
+        monkeypatch.delenv("SEVERE_CHECKPOINTS_PATH", raising=False)
+        with pytest.raises(CheckpointError, match="resume"):
+            load_checkpoint("imagenet_resnet18", count_flops=False)
+        loaded = load_checkpoint("imagenet_resnet18", count_flops=False)
+        assert any(r == f"bytes={len(blob) // 2}-" and status == 206 for _, r, status in server.log)
+        assert loaded.info["sha256"] == digest and loaded.info["label"] == "ImageNet ResNet-18"
+        assert loaded.info["path"].endswith("checkpoints/imagenet_resnet18/resnet18-f37072fd.pth")
+        assert loaded.info["missing"] == [] and loaded.info["architecture"] == "resnet18"
+    finally:
+        server.close()
