@@ -137,10 +137,10 @@ def match_layout(obj, layout: Layout, arch: str | None = None, arch_kwargs: dict
                                       f"(first keys: {list(remapped.state_dict)[:5]})")
             inferred = (layout.architectures[0], {})  # compare with the layout's usual backbone: all keys missing
         arch, kw = inferred
-        kw.update(arch_kwargs or {})
     else:
         kw = dict(inferred[1]) if inferred and inferred[0] == arch else {}
-        kw.update(arch_kwargs or {})
+    kw.update(dict(layout.arch_kwargs))  # what the codebase fixes, then what the entry or config.json says
+    kw.update(arch_kwargs or {})
     return compare(remapped, arch, kw, layout)
 
 
@@ -183,9 +183,10 @@ def generic_for(obj, name: str) -> Layout:
     raise CheckpointError(f"no weights in this file start with {prefix!r}")
 
 
-def detect(obj, layouts: dict[str, Layout], arch: str | None = None) -> list[Match]:
+def detect(obj, layouts: dict[str, Layout], arch: str | None = None, arch_kwargs: dict | None = None) -> list[Match]:
     """All layouts that yield a known backbone from ``obj``, best first (exact matches, then most keys loaded).
-    Registry layouts rank before the generic rule when equally good."""
+    Registry layouts rank before the generic rule when equally good. ``arch_kwargs`` (e.g. from a model folder's
+    config.json) are given to every candidate."""
     matches: list[tuple[tuple, int, Match]] = []
     candidates = list(layouts.values())
     generic = _generic_candidates(obj)
@@ -193,7 +194,7 @@ def detect(obj, layouts: dict[str, Layout], arch: str | None = None) -> list[Mat
         if arch and layout.architectures and arch not in layout.architectures:
             continue
         try:
-            m = match_layout(obj, layout, arch)
+            m = match_layout(obj, layout, arch, arch_kwargs)
         except CheckpointError:
             continue
         if m.loaded <= 0:

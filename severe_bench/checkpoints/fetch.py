@@ -177,6 +177,10 @@ def search_paths() -> list[Path]:
 
 def find_local(entry: Entry) -> Path | None:
     """An already available copy of ``entry``: the cache, or a search-path folder (archive layout or flat)."""
+    if entry.source.hub:  # the Hugging Face cache under <cache>/huggingface
+        from .hub import cached_weights
+
+        return cached_weights(entry.source.hub, entry.source.revision)
     cached = entry_path(entry)
     if cached.exists():
         return cached
@@ -193,8 +197,14 @@ def find_local(entry: Entry) -> Path | None:
 
 def fetch(entry: Entry, registry: Registry, force: bool = False) -> Path:
     """Make ``entry`` available in the cache (download or extract) and check its hash."""
-    dest = entry_path(entry)
     src = entry.source
+    if src.hub:
+        from .hub import model_weights
+
+        path = model_weights(src.hub, src.revision, force_download=force)
+        verify_existing(path, src.sha256, src.sha256_prefix)
+        return path
+    dest = entry_path(entry)
     if dest.exists() and not force:
         verify_existing(dest, src.sha256, src.sha256_prefix)
         return dest

@@ -19,6 +19,7 @@ from torch import nn
 from ..errors import CheckpointError
 from ..models import backbone_spec, create_backbone
 from . import fetch as fetch_mod
+from . import hf_config, hub
 from .detect import Match, describe_keys, detect, generic_for, match_layout, pyvrl_hint
 from .remap import GENERIC
 from .registry import Entry, Registry, default_quirks, load_registry
@@ -52,10 +53,27 @@ def file_label(path: Path) -> str:
     return name or path.name
 
 
+def _from_hub(spec: str, download: bool) -> tuple[Path, Entry | None, dict | None]:
+    repo, revision = hub.parse_hub_id(spec)
+    try:
+        weights = hub.model_weights(repo, revision, download=download)
+    except CheckpointError as exc:
+        if spec.startswith(hub.PREFIX):
+            raise
+        raise CheckpointError(f"{exc} ({spec!r} is no local file or folder either)") from None
+    return weights, None, {"hub": repo, "revision": hub.snapshot_revision(weights) or revision}
+
+
 def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path, Entry | None, dict | None]:
-    """(local file, registry entry or None, source description) for a registry name, URL or path."""
+    """(local file, registry entry or None, source description) for a registry name, URL, path, model folder
+    (its transformers weights file) or Hugging Face Hub id (``owner/name`` or ``hf:owner/name[@revision]``)."""
     if spec in registry.entries and os.sep not in spec:
         entry = registry.entries[spec]
+        if entry.source.hub:
+            path = hub.model_weights(entry.source.hub, entry.source.revision, download=download)
+            fetch_mod.verify_existing(path, entry.source.sha256, entry.source.sha256_prefix)
+            return path, entry, {**entry.source.to_dict(), "revision": hub.snapshot_revision(path)
+                                 or entry.source.revision}
         path = fetch_mod.find_local(entry)
         if path is None:
             if not download or os.environ.get("SEVERE_OFFLINE"):
@@ -74,13 +92,18 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
                 raise CheckpointError(f"{spec} is not downloaded yet and downloads are off (SEVERE_OFFLINE)")
             fetch_mod.download(spec, dest)
         return dest, None, {"url": spec}
+    if spec.startswith(hub.PREFIX) and hub.parse_hub_id(spec):
+        return _from_hub(spec, download)
     path = Path(spec).expanduser()
     if not path.exists():
+        if hub.parse_hub_id(spec):
+            return _from_hub(spec, download)
         close = [n for n in registry.entries if n.startswith(spec[:3])] if spec else []
         hint = f"; registry names like {close[:4]}" if close else "; `severe checkpoints list` shows registry names"
-        raise CheckpointError(f"checkpoint {spec!r} is neither a registry name, a URL nor an existing file{hint}")
+        raise CheckpointError(f"checkpoint {spec!r} is neither a registry name, a URL nor an existing file (or model "
+                              f"folder, or Hugging Face model id owner/name){hint}")
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder; give the checkpoint file inside it")
+        return hf_config.weights_in_folder(path), None, None
     return path, None, None
 
 
@@ -125,22 +148,23 @@ def mismatch_report(match: Match) -> str:
 
 
 def _choose(obj, registry: Registry, entry: Entry | None, arch: str | None, layout: str | None,
-            label: str) -> tuple[Match, list[Match]]:
+            label: str, config_kwargs: dict | None = None) -> tuple[Match, list[Match]]:
     if entry is not None:
         if arch and arch != entry.architecture:
             raise CheckpointError(f"{label} is registered as {entry.architecture}, not {arch}")
-        m = match_layout(obj, registry.layouts[entry.layout], entry.architecture, entry.arch_kwargs)
+        m = match_layout(obj, registry.layouts[entry.layout], entry.architecture,
+                         {**(config_kwargs or {}), **entry.arch_kwargs})
         return m, [m]
     if layout is not None:
         if layout.startswith(GENERIC):
-            m = match_layout(obj, generic_for(obj, layout), arch)
+            m = match_layout(obj, generic_for(obj, layout), arch, config_kwargs)
             return m, [m]
         if layout not in registry.layouts:
             raise CheckpointError(f"unknown layout {layout!r}; known: {', '.join(registry.layouts)} or "
                                   f"{GENERIC}<prefix>")
-        m = match_layout(obj, registry.layouts[layout], arch)
+        m = match_layout(obj, registry.layouts[layout], arch, config_kwargs)
         return m, [m]
-    found = detect(obj, registry.layouts, arch)
+    found = detect(obj, registry.layouts, arch, config_kwargs)
     if not found:
         extra = " It looks like pyvrl (CtP / Tubelet-Contrast) keys of an unsupported depth." if pyvrl_hint(obj) else ""
         raise CheckpointError(f"{label}: no known layout yields an R(2+1)D-18, R3D-18 or VideoMAE ViT-S/B backbone "
@@ -223,6 +247,9 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
     if spec == "scratch":
         return _scratch(arch or "r2plus1d_18", registry, count_flops)
     path, entry, source = resolve(spec, registry, download=download)
+    folder = _folder_config(path, entry, arch)  # config.json beside transformers weights, checked before reading them
+    if folder is not None:
+        arch = folder.architecture
     sha = sha256_file(path)
     if entry is None:
         entry = registry.by_sha256(sha)
@@ -230,7 +257,8 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
             source = entry.source.to_dict()
     label = entry.name if entry else str(path)
     obj = load_file(path, trust=trust)
-    match, candidates = _choose(obj, registry, entry, arch, layout, label)
+    match, candidates = _choose(obj, registry, entry, arch, layout, label,
+                                folder.arch_kwargs if folder is not None else None)
     if entry is not None:
         quirks, quirks_from = entry.quirks(), [entry.name]
     else:
@@ -262,10 +290,13 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
         raise CheckpointError(f"{label}: internal key mismatch after remapping: {leftover[:LIST_LIMIT]}")
     model.eval()
 
+    own_label = _label(path, source)
     info = {
-        "name": entry.name if entry else file_label(path),
-        "label": entry.label if entry else file_label(path),
+        "name": entry.name if entry else own_label,
+        "label": entry.label if entry else own_label,
         "path": str(path),
+        "config": str(folder.path) if folder is not None else None,  # a model folder's config.json
+        "model_class": folder.model_class if folder is not None else None,
         "sha256": sha,
         "size_bytes": path.stat().st_size,
         "source": source,
@@ -292,6 +323,29 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
     return LoadedCheckpoint(model, info)
 
 
+def _folder_config(path: Path, entry: Entry | None, arch: str | None) -> hf_config.FolderConfig | None:
+    """What the config.json of a transformers model folder says, checked against the registry and ``arch``."""
+    cfg_path = hf_config.config_beside(path)
+    if cfg_path is None:
+        return None
+    folder = hf_config.read_config(cfg_path)
+    expected = entry.architecture if entry is not None else arch
+    if expected and expected != folder.architecture:
+        who = f"{entry.name} is registered as" if entry is not None else "--arch asks for"
+        raise CheckpointError(f"{cfg_path}: the config describes {folder.architecture} "
+                              f"(hidden_size {folder.raw.get('hidden_size')}) but {who} {expected}")
+    return folder
+
+
+def _label(path: Path, source: dict | None) -> str:
+    """A short name for a file: the Hub id, the model folder's name, or the file name without suffixes."""
+    if source and source.get("hub"):
+        return source["hub"]
+    if path.name in hf_config.WEIGHT_FILES:
+        return path.parent.name
+    return file_label(path)
+
+
 def _cost(arch: str, arch_kwargs: dict, count_flops: bool, model: nn.Module) -> dict:
     shape = tuple(backbone_spec(arch).protocol_inputs[0])
     out = {"params": sum(p.numel() for p in model.parameters()), "gflops": None,
@@ -310,7 +364,8 @@ def _scratch(arch: str, registry: Registry, count_flops: bool) -> LoadedCheckpoi
     quirks = default_quirks(registry)
     kwargs = {"bn_eps": quirks["bn_eps"]} if backbone_spec(arch).family == "cnn" else {}
     model = create_backbone(arch, **kwargs).eval()
-    info = {"name": "scratch", "label": "Scratch", "path": None, "sha256": None, "size_bytes": None,
+    info = {"name": "scratch", "label": "Scratch", "path": None, "config": None, "model_class": None,
+            "sha256": None, "size_bytes": None,
             "source": None, "architecture": arch, "arch_kwargs": dict(getattr(model, "arch_kwargs", kwargs)),
             "layout": "scratch", "layout_candidates": ["scratch"], "container": None, "loaded": 0,
             "expected": len(model.state_dict()), "missing": [], "unexpected": [], "shape_mismatch": [],

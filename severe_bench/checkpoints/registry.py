@@ -38,6 +38,8 @@ class Source:
     sha256: str | None = None
     sha256_prefix: str | None = None  # torchvision-style hash prefix in the file name, when the full hash is unknown
     homepage: str | None = None
+    hub: str | None = None  # or: a Hugging Face Hub model id (config.json + weights, see checkpoints/hub.py)
+    revision: str | None = None  # Hub branch, tag or commit (default: main)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -145,8 +147,8 @@ def parse_registry(data: dict, path: Path) -> Registry:
             source = Source(**d["source"])
         except TypeError as exc:
             raise CheckpointError(f"{where}: source: {exc}") from exc
-        if not (source.url or source.archive):
-            raise CheckpointError(f"{where}: source needs a url or an archive")
+        if not (source.url or source.archive or source.hub):
+            raise CheckpointError(f"{where}: source needs a url, an archive or a hub model id")
         if source.archive and (source.archive not in archives or not source.member):
             raise CheckpointError(f"{where}: source archive {source.archive!r} unknown or member missing")
         norm = _normalisation({**defaults.get("normalisation", {}), **(d.get("normalisation") or {})}, where)

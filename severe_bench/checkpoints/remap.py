@@ -10,6 +10,14 @@ A ``Layout`` is read from ``checkpoints.yaml`` and applied in this fixed order:
 5. ``strip_prefix``: the first matching prefix is removed.
 6. ``rename``: ``[pattern, replacement]`` pairs applied in order with ``re.sub`` (e.g. pyvrl's ``conv_s`` ->
    torchvision's ``0.0``).
+7. ``concat``: ``[target, [part, ...]]``: tensors whose renamed keys end in the parts (same stem) are concatenated
+   along the first axis into ``stem + target``, e.g. transformers' separate query/key/value weights into the fused
+   ``attn.qkv.weight``. A stem with only some of the parts is left as it is (its keys are then reported).
+
+``requires``: regular expressions (``re.match`` on keys after ``module.`` is stripped) that must each match some key
+of the file for the layout to apply at all, e.g. a pre-training decoder; ``arch_kwargs``: backbone options that the
+keys cannot show but the codebase fixes (transformers' LayerNorm eps); a registry entry or a model folder's
+``config.json`` overrides them.
 
 ``fresh`` lists backbone keys (regular expressions) that the reference recipe initialises fresh rather than from
 the checkpoint (VideoMAE's ``fc_norm`` after a pre-training encoder); they are reported, never counted missing.
@@ -39,11 +47,14 @@ class Layout:
     strip_prefix: tuple[str, ...] = ()
     rename: tuple[tuple[str, str], ...] = ()
     fresh: tuple[str, ...] = ()
+    concat: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    requires: tuple[str, ...] = ()
+    arch_kwargs: tuple[tuple[str, object], ...] = ()  # a tuple of pairs keeps the layout hashable
 
     @classmethod
     def from_dict(cls, name: str, d: Mapping) -> "Layout":
         known = {"description", "architectures", "container", "strip_ddp", "drop", "select", "strip_prefix",
-                 "rename", "fresh"}
+                 "rename", "fresh", "concat", "requires", "arch_kwargs"}
         unknown = set(d) - known
         if unknown:
             raise CheckpointError(f"layout {name!r}: unknown field(s) {sorted(unknown)} (known: {sorted(known)})")
@@ -55,6 +66,15 @@ class Layout:
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
                 raise CheckpointError(f"layout {name!r}: rename entries are [pattern, replacement] pairs, got {pair!r}")
             rename.append((str(pair[0]), str(pair[1])))
+        concat = []
+        for rule in d.get("concat", []) or []:
+            if not (isinstance(rule, (list, tuple)) and len(rule) == 2 and isinstance(rule[1], (list, tuple))
+                    and len(rule[1]) >= 2):
+                raise CheckpointError(f"layout {name!r}: concat entries are [target, [part, part, ...]], got {rule!r}")
+            concat.append((str(rule[0]), tuple(str(p) for p in rule[1])))
+        kwargs = d.get("arch_kwargs", {}) or {}
+        if not isinstance(kwargs, Mapping):
+            raise CheckpointError(f"layout {name!r}: arch_kwargs must be a mapping, got {kwargs!r}")
         layout = cls(
             name=name,
             description=str(d.get("description", "")).strip(),
@@ -66,8 +86,11 @@ class Layout:
             strip_prefix=tuple(d.get("strip_prefix", []) or []),
             rename=tuple(rename),
             fresh=tuple(d.get("fresh", []) or []),
+            concat=tuple(concat),
+            requires=tuple(d.get("requires", []) or []),
+            arch_kwargs=tuple(sorted(kwargs.items())),
         )
-        for pattern in (*layout.drop, *layout.fresh, *(p for p, _ in layout.rename)):
+        for pattern in (*layout.drop, *layout.fresh, *layout.requires, *(p for p, _ in layout.rename)):
             try:
                 re.compile(pattern)
             except re.error as exc:
@@ -78,7 +101,9 @@ class Layout:
         return {"description": self.description, "architectures": list(self.architectures),
                 "container": list(self.container), "strip_ddp": self.strip_ddp, "drop": list(self.drop),
                 "select": list(self.select), "strip_prefix": list(self.strip_prefix),
-                "rename": [list(p) for p in self.rename], "fresh": list(self.fresh)}
+                "rename": [list(p) for p in self.rename], "fresh": list(self.fresh),
+                "concat": [[t, list(parts)] for t, parts in self.concat], "requires": list(self.requires),
+                "arch_kwargs": dict(self.arch_kwargs)}
 
 
 @dataclass
@@ -132,6 +157,11 @@ def strip_ddp_prefix(key: str) -> str:
 
 def apply_layout(layout: Layout, obj) -> Remapped:
     container, raw = find_container(obj, layout.container)
+    if layout.requires:
+        keys = [strip_ddp_prefix(k) if layout.strip_ddp else k for k in raw]
+        absent = [p for p in layout.requires if not any(re.match(p, k) for k in keys)]
+        if absent:
+            raise CheckpointError(f"layout {layout.name!r} does not apply: no key matches {absent}")
     drops = [re.compile(p) for p in layout.drop]
     renames = [(re.compile(p), r) for p, r in layout.rename]
     out: dict[str, torch.Tensor] = {}
@@ -155,7 +185,28 @@ def apply_layout(layout: Layout, obj) -> Remapped:
             raise CheckpointError(f"layout {layout.name!r} maps both {renamed[key]!r} and {original!r} to {key!r}")
         out[key] = value
         renamed[key] = original
+    for target, parts in layout.concat:
+        _concat(out, renamed, target, parts)
     return Remapped(layout.name, container, out, dropped, renamed)
+
+
+def _concat(out: dict, renamed: dict, target: str, parts: tuple[str, ...]) -> None:
+    """Fuse ``stem + part`` tensors (all parts present, same trailing shape) into ``stem + target``, in place."""
+    stems = [k[: len(k) - len(parts[0])] for k in out if k.endswith(parts[0])]
+    for stem in stems:
+        keys = [stem + p for p in parts]
+        if not all(k in out for k in keys):
+            continue
+        tensors = [out[k] for k in keys]
+        if len({t.shape[1:] for t in tensors}) != 1:
+            continue  # nothing sensible to fuse; the parts are reported as unexpected keys
+        if stem + target in out:
+            raise CheckpointError(f"both {renamed[stem + target]!r} and the parts {keys} give {stem + target!r}")
+        out[stem + target] = torch.cat(tensors, dim=0)
+        renamed[stem + target] = " + ".join(renamed[k] for k in keys)
+        for k in keys:
+            del out[k]
+            del renamed[k]
 
 
 GENERIC = "generic:"  # name of the prefix-only layout: "generic:<prefix>"

@@ -91,11 +91,17 @@ def show_cmd(name, as_json, recompute):
     if e.meta.get("file_size_mb"):
         click.echo(f"  file size     {e.meta['file_size_mb']} MB")
     click.echo(f"  input         {_fmt_norm(e.normalisation)}")
-    click.echo(f"  BatchNorm eps {e.bn_eps:g}" if not e.architecture.startswith("vit") else "  LayerNorm eps 1e-6")
+    vit_kwargs = {**dict(reg.layouts[e.layout].arch_kwargs), **e.arch_kwargs}
+    click.echo(f"  BatchNorm eps {e.bn_eps:g}" if not e.architecture.startswith("vit") else
+               f"  LayerNorm eps {vit_kwargs.get('norm_eps', 1e-6):g}"
+               + (f" (fc_norm {vit_kwargs['fc_norm_eps']:g})" if "fc_norm_eps" in vit_kwargs else ""))
     for ov in e.overrides:
         click.echo(f"  override      {_fmt_override(ov)}")
     src = e.source
-    where = src.url or f"{reg.archives[src.archive].url} (member {src.member})"
+    if src.hub:
+        where = f"Hugging Face Hub {src.hub}" + (f" @ {src.revision}" if src.revision else "")
+    else:
+        where = src.url or f"{reg.archives[src.archive].url} (member {src.member})"
     click.echo(f"  source        {where}")
     digest = src.sha256 or (f"prefix {src.sha256_prefix}" if src.sha256_prefix else "unknown")
     click.echo(f"  file          {src.file or '-'}  sha256 {digest}")
@@ -104,7 +110,8 @@ def show_cmd(name, as_json, recompute):
     click.echo(f"  local copy    {local or '- (severe checkpoints fetch ' + e.name + ')'}")
     rules = reg.layouts[e.layout]
     click.echo(f"  layout        {e.layout}: {rules.description}")
-    for field in ("container", "drop", "select", "strip_prefix", "rename", "fresh"):
+    for field in ("container", "requires", "drop", "select", "strip_prefix", "rename", "concat", "fresh",
+                  "arch_kwargs"):
         value = getattr(rules, field)
         if field == "container":
             value = tuple("<top level>" if v is None else v for v in value)
@@ -129,6 +136,11 @@ def _fmt_override(ov: dict) -> str:
 def _verify_report(info: dict, ok: bool) -> list[str]:
     lines = [f"file          {info['path']} ({info['size_bytes'] / 1e6:.1f} MB)",
              f"sha256        {info['sha256']}"]
+    if info.get("config"):
+        lines.append(f"config        {info['config']} ({info.get('model_class') or 'VideoMAE'}; architecture from it)")
+    if (info.get("source") or {}).get("hub"):
+        src = info["source"]
+        lines.append(f"hub           {src['hub']} @ {src.get('revision') or 'main'}")
     known = info.get("registry_entry")
     lines.append(f"registry      {known if known else 'unknown file (layout detected from its keys)'}")
     others = [c for c in info["layout_candidates"] if c != info["layout"]]
@@ -176,7 +188,7 @@ def verify_cmd(ctx, spec, as_json, arch, layout, trust):
     info["registry_entry"] = entry.name if entry else None
     ok = not (info["missing"] or info["unexpected"] or info["shape_mismatch"])
     if as_json:
-        keys = ("path", "sha256", "size_bytes", "registry_entry", "architecture", "arch_kwargs", "layout",
+        keys = ("path", "config", "model_class", "source", "sha256", "size_bytes", "registry_entry", "architecture", "arch_kwargs", "layout",
                 "layout_candidates", "container", "loaded", "expected", "missing", "unexpected", "shape_mismatch",
                 "initialised_fresh", "optional_missing", "dropped", "dropped_count", "pos_embed_resized",
                 "normalisation", "bn_eps", "overrides", "quirks_from")
