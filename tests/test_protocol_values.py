@@ -102,3 +102,100 @@ def test_charades_sgd_is_nesterov_without_weight_decay_on_batchnorm():
     # the CNN fine-tunes keep Adam with one group (no BatchNorm special case)
     adam = build_optimizer(model, get_task("ucf101").protocol["optimizer"], 32)
     assert isinstance(adam, torch.optim.Adam) and len(adam.param_groups) == 1
+
+
+def _videomae_ssv2_test(n: int, T: int, chunk: int) -> list[int]:
+    """VideoMAE ssv2.py ``loadvideo_decord`` (test mode) then ``buffer[chunk::2]``, transcribed."""
+    tick = n / float(T)
+    idx = [int(tick / 2.0 + tick * x) for x in range(T)] + [int(tick * x) for x in range(T)]
+    while len(idx) < T * 2:
+        idx.append(idx[-1])
+    return sorted(idx)[chunk::2]
+
+
+@pytest.mark.parametrize("n", [16, 30, 37, 48, 121])
+def test_ssv2_segment_sampling_matches_videomae(n):
+    import numpy as np
+
+    from severe_bench.video.sampling import test_clip_indices, train_clip_indices
+
+    clips = test_clip_indices(n, 12.0, 16, num_clips=2, segments=True)
+    assert [list(c) for c in clips] == [_videomae_ssv2_test(n, 16, 0), _videomae_ssv2_test(n, 16, 1)]
+    seg = n // 16
+    for seed in range(5):
+        idx = train_clip_indices(n, 12.0, 16, rng=np.random.default_rng(seed), segments=True)
+        # one frame from each of 16 equal segments: the clip spans the whole video and never loops
+        assert all(i * seg <= f < (i + 1) * seg for i, f in enumerate(idx))
+    assert list(train_clip_indices(10, 12.0, 16, rng=np.random.default_rng(0), segments=True)) == [0] * 16
+
+
+def test_ssv2_vit_protocol_reads_segments_through_the_loader(tmp_path):
+    """A real 12 fps webm-like clip of 2.5 s: the ViT SSv2 clip covers all of it (a 16x4 window would loop)."""
+    import numpy as np
+
+    from severe_bench.data.clips import TestClips, TrainClips
+    from severe_bench.data.sample import Sample
+    from severe_bench.synth.encode import write_video
+
+    n = 30
+    frames = np.zeros((n, 32, 32, 3), dtype=np.uint8)
+    for k in range(n):
+        frames[k] = 8 * k  # frame k has brightness 8k: the decoded clip tells which frames were read
+    write_video(tmp_path / "v.mp4", frames, 12.0)
+    proto = get_task("ssv2", track="vit").protocol
+    assert proto["input"]["sampling"] == "segments" and proto["input"]["stride"] is None
+    assert proto["train_augment"]["hflip"] is False and proto["test"]["clips"] == 2
+    sample = Sample(video="v.mp4", label=0, id="v", meta={})
+    read = lambda clip: [int(round(float(f.float().mean()) / 8)) for f in clip]  # noqa: E731
+    train = TrainClips([sample], tmp_path, {**proto["input"], "short_video": proto["short_video"]},
+                       lambda c: torch.as_tensor(np.asarray(c)), 1, seed=0)
+    got = read(train[0]["clip"])
+    assert all(i * (n // 16) <= f < (i + 1) * (n // 16) for i, f in enumerate(got)), got
+    test = TestClips([sample], tmp_path, {**proto["test"], "short_video": proto["short_video"]}, 2,
+                     lambda c: torch.as_tensor(np.asarray(c)))
+    views = test[0]["clip"]
+    assert [read(v) for v in views] == [_videomae_ssv2_test(n, 16, 0), _videomae_ssv2_test(n, 16, 1)]
+
+
+def test_ssv2_vit_train_transform_never_flips():
+    from torchvision.transforms import v2
+
+    from severe_bench.engine.transforms import RandAugmentTimm, build_train_transform
+
+    def spatial_ops(proto):
+        t = build_train_transform(proto, proto["normalisation"])
+        return [type(op) for op in getattr(t, "inner", t).spatial.transforms]
+
+    ssv2 = spatial_ops(get_task("ssv2", track="vit").protocol)
+    assert v2.RandomHorizontalFlip not in ssv2 and RandAugmentTimm in ssv2
+    assert v2.RandomHorizontalFlip in spatial_ops(get_task("ucf101", track="vit").protocol)
+
+
+def test_vit_values_follow_seed_001_and_videomae():
+    ft = get_task("ucf101", track="vit").protocol
+    assert ft["train_augment"]["randaugment"] == {"magnitude": 7, "num_ops": 4, "magnitude_std": 0.5}
+    assert ft["head"] == {"dropout": 0.0, "drop_path": 0.2}
+    assert ft["optimizer"]["layer_decay"] == 0.7 and ft["optimizer"]["weight_decay"] == 0.05
+    assert ft["schedule"]["passes"] == 100 and ft["schedule"]["warmup_passes"] == 5
+    assert ft["schedule"]["clips_per_video"] == 2  # VideoMAE --num_sample 2
+    assert (ft["test"]["clips"], ft["test"]["spatial_crops"]) == (5, 3)
+    assert get_task("hmdb51", track="vit").protocol["test"]["clips"] == 10
+    ssv2 = get_task("ssv2", track="vit").protocol
+    assert ssv2["head"]["drop_path"] == 0.1 and ssv2["schedule"]["passes"] == 40
+    probe = get_task("ucf101_linear", track="vit").protocol
+    assert probe["optimizer"]["name"] == "adamw" and probe["optimizer"]["base_lr"] == 1e-2
+    assert probe["optimizer"]["weight_decay"] == 0.0 and probe["schedule"]["passes"] == 100
+
+
+def test_randaugment_uses_timm_magnitude_scale_and_std():
+    from severe_bench.engine.transforms import RandAugmentTimm
+
+    ra = RandAugmentTimm(num_ops=4, magnitude=7, magnitude_std=0.5)
+    assert ra.num_magnitude_bins == 11  # level / 10 as timm: m7 rotates up to 21 degrees, not 7
+    torch.manual_seed(0)
+    video = torch.randint(0, 255, (2, 3, 16, 16), dtype=torch.uint8)
+    seen = []
+    for _ in range(200):
+        ra(video)
+        seen.append(ra.magnitude)
+    assert 6.7 < sum(seen) / len(seen) < 7.3 and len(set(seen)) > 1 and 0 <= min(seen) and max(seen) <= 10

@@ -116,8 +116,8 @@ def test_linear_tasks_have_both_tracks():
     assert cnn["name"] == "linear" and cnn["freeze_backbone"] and cnn["optimizer"]["lr"] == 1e-2
     assert cnn["schedule"]["milestones"] == [4, 8, 10] and cnn["batch_size"] == 128 and cnn["input"]["frames"] == 16
     vit = registry.get_task("ucf101_linear", track="vit").protocol
-    assert vit["head"]["batchnorm"] is True and vit["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.9,
-                                                                      "weight_decay": 0.0}
+    assert vit["head"]["batchnorm"] is True and vit["optimizer"] == {
+        "name": "adamw", "base_lr": 1e-2, "lr_scale_batch": 256, "betas": [0.9, 0.999], "weight_decay": 0.0}
     assert vit["schedule"]["passes"] == 100 and vit["freeze_backbone"]
     with pytest.raises(Exception, match="no ViT track"):
         registry.get_task("ucfrep", track="vit")

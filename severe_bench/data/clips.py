@@ -29,8 +29,11 @@ def encode_target(label, mode: str, num_classes: int | None):
 
 
 def _sampling_args(spec: dict) -> dict:
-    """``{frames, fps}`` (time-based, SEVERE code) or ``{frames, stride}`` (frame-based, PySlowFast), and how
-    clips longer than the video are filled (``short_video``: loop or clamp)."""
+    """``{frames, fps}`` (time-based, SEVERE code), ``{frames, stride}`` (frame-based, PySlowFast) or
+    ``{frames, sampling: segments}`` (VideoMAE SSv2), and how clips longer than the video are filled
+    (``short_video``: loop or clamp)."""
+    if spec.get("sampling") == "segments":  # VideoMAE SSv2: one frame per segment of the whole video
+        return {"segments": True}
     extra = {"short_video": spec["short_video"]} if spec.get("short_video") else {}
     if spec.get("stride"):
         return {"stride": int(spec["stride"]), **extra}

@@ -24,6 +24,22 @@ class _EraseThenKeep:
         return self.erase(x.transpose(0, 1)).transpose(0, 1).contiguous()
 
 
+class RandAugmentTimm(v2.RandAugment):
+    """RandAugment on timm's magnitude scale (level / 10, as VideoMAE's ``rand-m7-n4-mstd0.5-inc1``): 11
+    magnitude bins, and with ``magnitude_std`` > 0 the magnitude is drawn per clip from N(m, std), clipped to
+    [0, 10] and rounded to a bin. One draw per call, so every frame of a clip gets the same ops."""
+
+    def __init__(self, num_ops: int, magnitude: int, magnitude_std: float = 0.0):
+        super().__init__(num_ops=int(num_ops), magnitude=int(magnitude), num_magnitude_bins=11)
+        self.mean_magnitude, self.magnitude_std = int(magnitude), float(magnitude_std)
+
+    def forward(self, *inputs):
+        if self.magnitude_std > 0:
+            m = torch.normal(float(self.mean_magnitude), self.magnitude_std, size=(1,)).item()
+            self.magnitude = int(round(min(max(m, 0.0), 10.0)))
+        return super().forward(*inputs)
+
+
 def build_train_transform(proto: dict, norm: dict):
     aug = proto.get("train_augment", {})
     crop = int(proto["input"]["crop"])
@@ -39,7 +55,7 @@ def build_train_transform(proto: dict, norm: dict):
     ops = [v2.RandomResizedCrop(crop, scale=tuple(aug.get("random_resized_crop_scale", (0.08, 1.0))), antialias=True)]
     if aug.get("hflip", True):
         ops.append(v2.RandomHorizontalFlip())
-    ops.append(v2.RandAugment(num_ops=int(ra["num_ops"]), magnitude=int(ra["magnitude"])))
+    ops.append(RandAugmentTimm(ra["num_ops"], ra["magnitude"], ra.get("magnitude_std", 0.0)))
     inner = ClipTransform(v2.Compose(ops), _ToModelInput(**norm_kwargs(norm)))
     p = float(aug.get("random_erasing", 0) or 0)
     return _EraseThenKeep(inner, p) if p > 0 else inner

@@ -17,6 +17,13 @@ Two ways to space the frames of a clip, each following the reference code of the
   ``round(i * max(num_frames - span, 0) / (num_clips - 1))`` (one clip: the centred start).
   **Short videos clamp**: indices outside the video repeat its first/last frame, as PySlowFast does.
 
+* **segments** (``segments=True``): VideoMAE's Something-Something-v2 loader (``ssv2.py``, ``num_segment`` =
+  clip length, ``clip_len`` 1): the whole video is cut into T equal segments and one frame is taken from each,
+  so a clip always spans the whole video (no looping). Training: frame ``i * (n // T) + randint(n // T)``; a
+  video with fewer than T frames gives T copies of frame 0, as VideoMAE does. Testing: clip ``j`` of
+  ``K`` takes ``floor(tick * (i + j / K))`` with ``tick = n / T`` (VideoMAE's two test clips: ``int(tick * i)``
+  and ``int(tick / 2 + tick * i)``).
+
 ``short_video="loop"`` or ``"clamp"`` overrides the mode's own rule for videos shorter than a clip (a protocol
 value in the task file): *loop* plays the frames the clip can take (re-timed, or every ``stride``-th) again
 from the start; *clamp* repeats the last one.
@@ -97,9 +104,34 @@ def retimed_indices(num_frames: int, video_fps, target_fps: float) -> np.ndarray
     return np.clip(idx, 0, num_frames - 1)
 
 
+def train_segment_indices(num_frames: int, num_frames_out: int, rng=None) -> np.ndarray:
+    """VideoMAE SSv2 training clip: one random frame from each of T equal segments of the whole video."""
+    n, T = _check(num_frames, num_frames_out)
+    rng = rng if rng is not None else np.random.default_rng()
+    seg = n // T
+    if seg > 0:
+        return np.arange(T, dtype=np.int64) * seg + rng.integers(0, seg, size=T)
+    return np.zeros(T, dtype=np.int64)  # n < T: VideoMAE's `np.zeros((num_segment,))`
+
+
+def test_segment_indices(num_frames: int, num_frames_out: int, num_clips: int = 2) -> np.ndarray:
+    """VideoMAE SSv2 test clips: (num_clips, T); clip j takes ``floor(tick * (i + j / num_clips))``."""
+    n, T = _check(num_frames, num_frames_out)
+    if int(num_clips) < 1:
+        raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+    tick = n / float(T)
+    pos = np.arange(T)[None, :] + np.arange(int(num_clips))[:, None] / float(num_clips)
+    return np.clip(np.floor(tick * pos + _EPS).astype(np.int64), 0, n - 1)
+
+
+test_segment_indices.__test__ = False
+
+
 def train_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, rng=None, *, stride=None,
-                       short_video=None):
+                       short_video=None, segments=False):
     """One training clip: (num_frames_out,) source frame indices from a uniformly random start."""
+    if segments:
+        return train_segment_indices(num_frames, num_frames_out, rng)
     num_frames, T = _check(num_frames, num_frames_out)
     mode = _mode(target_fps, stride)
     rule = _rule(mode, short_video)
@@ -125,8 +157,10 @@ def train_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, r
 
 
 def test_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, num_clips=10, *, stride=None,
-                      short_video=None):
+                      short_video=None, segments=False):
     """``num_clips`` clips evenly spaced over the whole video: (num_clips, num_frames_out) indices."""
+    if segments:
+        return test_segment_indices(num_frames, num_frames_out, num_clips)
     num_frames, T = _check(num_frames, num_frames_out)
     mode = _mode(target_fps, stride)
     rule = _rule(mode, short_video)
