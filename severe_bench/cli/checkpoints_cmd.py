@@ -59,6 +59,7 @@ def show_cmd(name, as_json, recompute):
     """Everything the registry knows about NAME, with fvcore FLOPs and parameters at the protocol inputs."""
     from ..checkpoints.fetch import entry_path, find_local
     from ..checkpoints.flops import flops_and_params
+    from ..checkpoints.hub import hub_cache
     from ..models import backbone_spec
 
     reg = _registry()
@@ -75,7 +76,7 @@ def show_cmd(name, as_json, recompute):
         "archive": reg.archives[e.source.archive].__dict__ if e.source.archive else None,
         "citation": e.citation, "normalisation": e.normalisation, "bn_eps": e.bn_eps,
         "overrides": e.overrides, "meta": e.meta, "fvcore": costs,
-        "cache_path": str(entry_path(e)), "local": str(local) if local else None, "notes": e.notes,
+        "cache_path": str(hub_cache() if e.source.hub else entry_path(e)), "local": str(local) if local else None, "notes": e.notes,
     }
     if as_json:
         click.echo(json.dumps(data, indent=2))

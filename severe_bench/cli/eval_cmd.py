@@ -9,7 +9,8 @@ import click
 
 @click.command("eval")
 @click.option("--checkpoint", "-c", required=True,
-              help="Registry name, local path or URL of the checkpoint; 'scratch' for random initialisation.")
+              help="Registry name, local path, URL, Hugging Face model folder or Hub id (owner/name) of the "
+                   "checkpoint; 'scratch' for random initialisation.")
 @click.option("--suite", default=None, help="Named task list (see `severe tasks list`). Default: synth.")
 @click.option("--task", "-t", "task_ids", multiple=True, help="Task id (repeatable); overrides --suite.")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False),
