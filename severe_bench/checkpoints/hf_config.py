@@ -8,7 +8,7 @@ that the backbones cannot represent is refused, naming the field, instead of loa
 Pooling: a classification model or a bare encoder must use mean pooling (``use_mean_pooling: true``): with
 false, transformers normalises the tokens and takes the first patch token (it has no CLS token), which no
 backbone here computes. A pre-training model (``VideoMAEForPreTraining``) always has ``use_mean_pooling: false``
-because its encoder keeps a final norm; the protocol (VideoMAE fine-tuning, PROTOCOL 6) drops that norm and
+because its encoder keeps a final norm; the protocol (VideoMAE fine-tuning, PROTOCOL.md §6) drops that norm and
 mean-pools into a fresh ``fc_norm``, so there the field is not a constraint. Dropout probabilities are training
 settings of transformers' own recipe, not of the network, and are ignored.
 """

@@ -1,4 +1,4 @@
-"""Is the dataset read the one the protocol was published on? (PROTOCOL.md §8)
+"""Is the dataset read the one the protocol was published on? (PROTOCOL.md §2.2)
 
 Each task YAML may declare ``dataset.official``: the videos per split and the classes of the official lists
 (``{train, test, classes, of, other_lists}``; ``other_lists`` names known other releases by their count, e.g.

@@ -227,7 +227,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     metric = task.metric
     value = outcome.metrics.get(metric["name"])
     found, missing = counts or count_lists(train, test, root)
-    # PROTOCOL.md §8: official vs found counts; a missing video is counted once (on disk), not again as unreadable
+    # PROTOCOL.md §2.2: official vs found counts; a missing video is counted once (on disk), not again as unreadable
     status = completeness(task, found, missing, sum((Path(root) / v).is_file() for v in outcome.unreadable))
     if not status["complete"]:
         log(f"{task.id}: computed on an INCOMPLETE dataset: {'; '.join(status['reasons'])}")

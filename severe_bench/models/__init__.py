@@ -55,8 +55,8 @@ def _vit(arch: str, embed_dim: int, depth: int, num_heads: int):
     return build
 
 
-_CNN_INPUTS = ((3, 32, 112, 112), (3, 16, 112, 112))  # fine-tuning clips (PROTOCOL §3); linear eval UCF101 (§4)
-_VIT_INPUTS = ((3, 16, 224, 224),)  # PROTOCOL §6
+_CNN_INPUTS = ((3, 32, 112, 112), (3, 16, 112, 112))  # fine-tuning clips (PROTOCOL.md §3); linear eval UCF101 (§4)
+_VIT_INPUTS = ((3, 16, 224, 224),)  # PROTOCOL.md §6
 _IMAGE_INPUTS = ((3, 8, 224, 224),)  # representation bias: 8 TSN segments of one frame (SynAPT §4.1.1)
 
 BACKBONES: dict[str, BackboneSpec] = {

@@ -34,7 +34,7 @@ class Cell:
     std: str  # "" when no std
     emphasis: str | None  # "best", "second" or None
     smoke: bool = False
-    incomplete: bool = False  # computed on an incomplete dataset (PROTOCOL.md §8)
+    incomplete: bool = False  # computed on an incomplete dataset (PROTOCOL.md §2.2)
     rank_fraction: float | None = None  # 0 = best ... 1 = worst, for rank colours
 
 

@@ -23,7 +23,7 @@ OBSERVATION_COLUMNS = [
     "protocol_name", "protocol_hash", "profile", "comparable",
     "metric", "higher_is_better", "unit", "value", "std", "n_seeds", "seed",
     "num_train", "architecture", "checkpoint", "checkpoint_sha256", "code_version", "created_at",
-    "complete_data",  # False: computed on an incomplete dataset (data.complete, PROTOCOL.md §8)
+    "complete_data",  # False: computed on an incomplete dataset (data.complete, PROTOCOL.md §2.2)
 ]
 
 
