@@ -23,6 +23,11 @@ def _cited_sections():
                     yield f"{path.relative_to(REPO)}:{i}", sec.rstrip(".")
 
 
+def test_section_numbers_are_unique():
+    numbers = re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", DOC, flags=re.M)
+    assert len(numbers) == len(set(numbers)), sorted(n for n in numbers if numbers.count(n) > 1)
+
+
 def test_every_cited_section_exists():
     cited = list(_cited_sections())
     assert len(cited) > 20
