@@ -287,3 +287,25 @@ def test_registry_hub_entries():
     show = CliRunner().invoke(checkpoints_cli, ["show", "videomae_vit_b_k400_hf"])
     assert show.exit_code == 0, show.output
     assert "Hugging Face Hub MCG-NJU/videomae-base" in show.output and "LayerNorm eps 1e-12 (fc_norm 1e-05)" in show.output
+
+
+@pytest.mark.slow
+def test_severe_eval_runs_a_save_pretrained_folder(classifier, tmp_path_factory):
+    """`severe eval --checkpoint FOLDER`: the ViT track's linear probe on a tiny generated task (smoke clips of
+    8x64 on a model configured for 4x32: the sin-cos table is rebuilt for that grid); the result names the
+    weights file and the layout."""
+    from severe_bench.cli import cli
+    from severe_bench.synth import generate_suite
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_suite(root, seed=0, scale="tiny")
+    folder = classifier[1] / "safetensors"
+    out = tmp_path_factory.mktemp("run")
+    r = CliRunner().invoke(cli, ["eval", "--checkpoint", str(folder), "--profile", "smoke", "--workers", "0",
+                                 "-t", "synth_motion_linear", "--data-root", str(root), "--out", str(out)])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    res = json.loads((out / "synth_motion_linear" / "seed0" / "result.json").read_text())
+    ckpt = res["model"]["checkpoint"]
+    assert res["protocol"]["track"] == "vit" and res["model"]["architecture"] == "vit_s_16"
+    assert ckpt["layout"] == "transformers_videomae" and ckpt["path"] == str(folder / "model.safetensors")
+    assert ckpt["name"] == "safetensors" and len(ckpt["sha256"]) == 64 and res["metric"]["value"] is not None
