@@ -268,6 +268,8 @@ def test_hub_id_offline_says_how_to_use_a_local_folder():
         msg = str(err.value)
         assert "'MCG-NJU/videomae-base' is not in the cache" in msg and "HF_HUB_OFFLINE" in msg
         assert "--checkpoint DIR" in msg and "save_pretrained" in msg
+    with pytest.raises(CheckpointError, match="neither a registry name, a URL nor an existing file"):
+        load_checkpoint("runs/model.pth", count_flops=False)  # a missing relative file is not taken for a Hub id
     result = CliRunner().invoke(checkpoints_cli, ["verify", "MCG-NJU/videomae-base"])
     assert result.exit_code != 0 and "--checkpoint DIR" in str(result.exception)
 

@@ -96,7 +96,7 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
         return _from_hub(spec, download)
     path = Path(spec).expanduser()
     if not path.exists():
-        if hub.parse_hub_id(spec):
+        if hub.parse_hub_id(spec) and not spec.lower().endswith(_SUFFIXES):  # runs/x.pth: a missing file, no Hub id
             return _from_hub(spec, download)
         close = [n for n in registry.entries if n.startswith(spec[:3])] if spec else []
         hint = f"; registry names like {close[:4]}" if close else "; `severe checkpoints list` shows registry names"
