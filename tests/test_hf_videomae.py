@@ -209,6 +209,21 @@ def test_config_the_backbones_cannot_represent_is_refused(classifier, tmp_path, 
     assert needle in str(err.value) and "config.json" in str(err.value)
 
 
+def test_config_fields_left_out_take_transformers_defaults():
+    from severe_bench.checkpoints.hf_config import parse_config
+
+    base = parse_config({"model_type": "videomae", "qkv_bias": False}, "config.json")  # a transformers 4 name
+    assert base.architecture == "vit_b_16" and base.kind == "classification" and base.model_class is None
+    assert base.arch_kwargs == {"img_size": 224, "num_frames": 16, "tubelet_size": 2, "patch_size": 16,
+                                "qkv_bias": False, "pos_embed": "sincos", "pooling": "mean", "layer_scale": 0.0,
+                                "norm_eps": 1e-12, "fc_norm_eps": 1e-5}
+    pre = parse_config({"model_type": "videomae", "architectures": ["VideoMAEForPreTraining"], "hidden_size": 384,
+                        "num_attention_heads": 6, "intermediate_size": 1536, "use_mean_pooling": False}, "c.json")
+    assert pre.architecture == "vit_s_16" and pre.kind == "pretraining"
+    with pytest.raises(CheckpointError, match="num_frames 15 is not divisible by tubelet_size 2"):
+        parse_config({"model_type": "videomae", "num_frames": 15}, "config.json")
+
+
 def test_off_grid_clip_equals_a_model_built_for_that_grid(classifier):
     """A 4x32 model fed 8x64 clips == the same weights built for 8x64, here and in transformers."""
     model, root, _ = classifier

@@ -28,6 +28,10 @@ CLASSES = {"VideoMAEForVideoClassification": "classification", "VideoMAEModel": 
 # hidden size -> (architecture, depth, heads, MLP width) of the backbones in severe_bench.models
 VIT_SHAPES = {384: ("vit_s_16", 12, 6, 1536), 768: ("vit_b_16", 12, 12, 3072)}
 FC_NORM_EPS = 1e-5  # VideoMAEForVideoClassification builds fc_norm with nn.LayerNorm's default eps
+# VideoMAEConfig's defaults, for fields a config.json leaves out (transformers fills them the same way)
+DEFAULTS = {"image_size": 224, "patch_size": 16, "num_channels": 3, "num_frames": 16, "tubelet_size": 2,
+            "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+            "hidden_act": "gelu", "layer_norm_eps": 1e-12, "qv_bias": True, "use_mean_pooling": True}
 
 
 @dataclass
@@ -75,7 +79,7 @@ def _square(cfg: dict, name: str, where: str) -> int:
 
 
 def _need(cfg: dict, name: str, expected, where: str, why: str) -> None:
-    if cfg.get(name, expected) != expected:
+    if cfg[name] != expected:
         raise CheckpointError(f"{where}: {name} {cfg.get(name)!r} cannot be represented: {why}")
 
 
@@ -94,8 +98,11 @@ def parse_config(cfg: dict, where: str) -> FolderConfig:
                               f"({', '.join(CLASSES)})")
     model_class = known[0] if known else None
     kind = CLASSES.get(model_class, "classification")
+    if "qv_bias" not in cfg and "qkv_bias" in cfg:  # transformers 4 wrote qkv_bias, 5 writes qv_bias
+        cfg = {**cfg, "qv_bias": cfg["qkv_bias"]}
+    cfg = {**DEFAULTS, **cfg}
 
-    hidden = cfg.get("hidden_size", 768)
+    hidden = cfg["hidden_size"]
     if hidden not in VIT_SHAPES:
         sizes = ", ".join(f"{d} ({a})" for d, (a, *_r) in VIT_SHAPES.items())
         raise CheckpointError(f"{where}: hidden_size {hidden!r} is no backbone here (known: {sizes})")
@@ -110,7 +117,7 @@ def parse_config(cfg: dict, where: str) -> FolderConfig:
               "token after a final norm (VideoMAE has no CLS token), which no backbone here computes")
 
     image, patch = _square(cfg, "image_size", where), _square(cfg, "patch_size", where)
-    frames, tubelet = cfg.get("num_frames", 16), cfg.get("tubelet_size", 2)
+    frames, tubelet = cfg["num_frames"], cfg["tubelet_size"]
     for name, value in (("num_frames", frames), ("tubelet_size", tubelet)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise CheckpointError(f"{where}: {name} must be a positive integer, got {value!r}")
@@ -118,10 +125,10 @@ def parse_config(cfg: dict, where: str) -> FolderConfig:
         raise CheckpointError(f"{where}: image_size {image} is not divisible by patch_size {patch}")
     if frames % tubelet:
         raise CheckpointError(f"{where}: num_frames {frames} is not divisible by tubelet_size {tubelet}")
-    eps = cfg.get("layer_norm_eps", 1e-12)
+    eps = cfg["layer_norm_eps"]
     if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
         raise CheckpointError(f"{where}: layer_norm_eps must be a positive number, got {eps!r}")
-    qv_bias = cfg.get("qv_bias", cfg.get("qkv_bias", True))  # transformers 4 wrote qkv_bias, 5 writes qv_bias
+    qv_bias = cfg["qv_bias"]
     if not isinstance(qv_bias, bool):
         raise CheckpointError(f"{where}: qv_bias must be true or false, got {qv_bias!r}")
     kwargs = {"img_size": image, "num_frames": frames, "tubelet_size": tubelet, "patch_size": patch,
