@@ -327,9 +327,13 @@ def test_charades_pyslowfast_frame_lists(tmp_path):
           '46GP8 0 2 46GP8/46GP8-000003.jpg "0,2"\n'
           'N11GT 1 0 N11GT/N11GT-000001.jpg ""\n')
     ds = {**CHARADES, "files": {**CHARADES["files"], "test": "frame_lists/val.csv"}}
+    with pytest.raises(ConfigError, match="frame_fps"):  # a frame folder's rate must be stated
+        read_annotations("charades", root, ds, "test")
+    ds = {**ds, "video_dir": "Charades_v1_rgb", "frame_fps": 24}
     ann = read_annotations("charades", root, ds, "test")
     assert [(s.id, s.label, s.meta["num_frames"]) for s in ann.samples] == [("46GP8", (0, 2), 3), ("N11GT", (), 1)]
-    assert ann.samples[0].video == "Charades_v1_480/46GP8.mp4"
+    assert ann.samples[0].video == "Charades_v1_rgb/46GP8"  # the 24 fps frame folder
+    assert ann.samples[0].meta["segments"] == [(0, 2 / 24, 2 / 24), (2, 1 / 24, 2 / 24)]
     write(root / "frame_lists/val.csv", "original_vido_id video_id frame_id path labels\n46GP8 0 0 p \"7\"\n")
     with pytest.raises(AnnotationError, match=r"val.csv:2: label 7 is out of range"):
         read_annotations("charades", root, ds, "test")

@@ -116,7 +116,9 @@ def check_split(task, root: Path, split: str) -> dict:
     if num_classes is not None:
         report["labels_out_of_range"] = [i for i in seen if not 0 <= i < num_classes]
     videos = sorted({s.video for s in samples})
-    report["missing_videos"] = [str(root / v) for v in videos if not (root / v).is_file()]
+    from ..video.frames import video_present
+
+    report["missing_videos"] = [str(root / v) for v in videos if not video_present(root / v)]
     report["num_missing_videos"] = len(report["missing_videos"])
     return report
 

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from ..video.reader import VideoDecodeError, open_video
 from ..video.sampling import test_clip_indices, train_clip_indices
+from .clip_labels import clip_span, labels_in_span
 
 
 def encode_target(label, mode: str, num_classes: int | None):
@@ -36,15 +37,18 @@ def _sampling_args(spec: dict) -> dict:
         return {"segments": True}
     extra = {"short_video": spec["short_video"]} if spec.get("short_video") else {}
     if spec.get("stride"):
+        if spec.get("stride_fps"):  # stride counted on a stride_fps timeline (Charades: 24 fps frame folders)
+            extra["stride_fps"] = float(spec["stride_fps"])
         return {"stride": int(spec["stride"]), **extra}
     return {"target_fps": float(spec["fps"]), **extra}
 
 
-def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, static: bool = False) -> np.ndarray:
+def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, static: bool = False,
+                      frame_fps: float | None = None) -> np.ndarray:
     """The ``num_clips`` evenly spaced test clips of the video at ``path`` as (clips, T, H, W, 3) frames, each
     frame decoded once; ``sampling`` holds ``test_clip_indices``' spacing keywords. ``static`` makes each clip
-    its middle frame repeated ``frames`` times."""
-    with open_video(path) as video:  # one open: PyAV counts a webm's frames by decoding it
+    its middle frame repeated ``frames`` times. ``frame_fps``: the rate of a frame-folder video."""
+    with open_video(path, frame_fps=frame_fps) as video:  # one open: PyAV counts a webm's frames by decoding it
         idx = test_clip_indices(video.num_frames, video.fps, frames, num_clips=num_clips, **sampling)
         if static:
             idx = np.repeat(idx[:, [idx.shape[1] // 2]], frames, axis=1)
@@ -53,8 +57,9 @@ def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, s
 
 class TrainClips(Dataset):
     def __init__(self, samples, root: Path, sampling: dict, transform, clips_per_video: int, seed: int,
-                 label_mode: str = "single", num_classes: int | None = None):
+                 label_mode: str = "single", num_classes: int | None = None, clip_targets: bool = False):
         self.samples, self.root, self.transform = list(samples), Path(root), transform
+        self.clip_targets = clip_targets  # multi-label: the actions overlapping the clip (PROTOCOL.md §5)
         self.frames = int(sampling["frames"])
         self.sampling = _sampling_args(sampling)
         self.clips_per_video, self.seed = int(clips_per_video), int(seed)
@@ -71,13 +76,17 @@ class TrainClips(Dataset):
         s = self.samples[i % len(self.samples)]
         rng = np.random.default_rng([self.seed, self.epoch, i])
         try:
-            with open_video(self.root / s.video) as video:
+            with open_video(self.root / s.video, frame_fps=s.meta.get("frame_fps")) as video:
                 idx = train_clip_indices(video.num_frames, video.fps, self.frames, rng=rng, **self.sampling)
                 frames = video.get_frames(idx)
+                fps = video.fps
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
+        label = s.label
+        if self.clip_targets and "segments" in s.meta:
+            label = labels_in_span(s.meta["segments"], *clip_span(idx, fps))
         clip = self.transform(frames)  # transforms take (T, H, W, 3) frames
-        return {"ok": True, "clip": clip, "target": encode_target(s.label, self.label_mode, self.num_classes),
+        return {"ok": True, "clip": clip, "target": encode_target(label, self.label_mode, self.num_classes),
                 "video": s.video}
 
 
@@ -96,7 +105,8 @@ class TestClips(Dataset):
     def __getitem__(self, i):
         s = self.samples[i]
         try:
-            clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling)
+            clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling,
+                                      frame_fps=s.meta.get("frame_fps"))
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
         views = [self.transform(c) for c in clips]

@@ -72,8 +72,10 @@ def count_lists(train: list, test: list, root) -> tuple[dict, dict]:
     many listed videos are absent under ``root``."""
     from pathlib import Path
 
+    from ..video.frames import video_present
+
     found = {"train": len(train), "test": len(test),
              "classes": len({i for s in [*train, *test] for i in s.class_indices()})}
-    missing = {split: sum(not (Path(root) / s.video).is_file() for s in samples)
+    missing = {split: sum(not video_present(Path(root) / s.video) for s in samples)
                for split, samples in (("train", train), ("test", test))}
     return found, missing

@@ -43,7 +43,9 @@ def class_balanced_subset(samples: list, size: int, seed: int) -> list:
 
 def present_on_disk(samples: list, root: Path) -> list:
     """The samples whose video file exists under ``root`` (annotation order kept)."""
-    return [s for s in samples if (Path(root) / s.video).is_file()]
+    from ..video.frames import video_present
+
+    return [s for s in samples if video_present(Path(root) / s.video)]
 
 
 def apply_train_subset(samples: list, rule: dict | None, root: Path | None = None) -> list:

@@ -100,7 +100,8 @@ def run(ctx: RunContext) -> Outcome:
     lr0 = base_lr(optim_spec, batch)
 
     train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"], "short_video": proto.get("short_video")}, build_train_transform(proto, ctx.normalisation),
-                          int(sched.get("clips_per_video", 1)), ctx.seed, label_mode, ctx.num_classes)
+                          int(sched.get("clips_per_video", 1)), ctx.seed, label_mode, ctx.num_classes,
+                          clip_targets=proto.get("train_targets") == "clip")
     steps_per_pass = math.ceil(len(train_ds) / batch)
 
     state_path = ctx.work_dir / STATE_FILE

@@ -17,6 +17,7 @@ import torch
 
 from .. import registry
 from ..data.completeness import completeness, count_lists
+from ..video.frames import video_present
 from ..data.subset import apply_train_subset, evenly_spaced, sample_list_hash, write_sample_list
 from ..checkpoints.overrides import applied_record, apply_overrides, merged_values, overrides_hash
 from ..errors import ConfigError, SevereError
@@ -228,7 +229,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     value = outcome.metrics.get(metric["name"])
     found, missing = counts or count_lists(train, test, root)
     # PROTOCOL.md §2.2: official vs found counts; a missing video is counted once (on disk), not again as unreadable
-    status = completeness(task, found, missing, sum((Path(root) / v).is_file() for v in outcome.unreadable))
+    status = completeness(task, found, missing, sum(video_present(Path(root) / v) for v in outcome.unreadable))
     if not status["complete"]:
         log(f"{task.id}: computed on an INCOMPLETE dataset: {'; '.join(status['reasons'])}")
     result = {

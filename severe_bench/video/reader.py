@@ -243,9 +243,15 @@ class _FallbackVideo(VideoHandle):
         self._inner.close()
 
 
-def open_video(path, backend: str = "auto") -> VideoHandle:
-    """Open ``path`` for frame access; raises ``VideoDecodeError`` if it is missing or undecodable."""
+def open_video(path, backend: str = "auto", frame_fps: float | None = None) -> VideoHandle:
+    """Open ``path`` for frame access; raises ``VideoDecodeError`` if it is missing or undecodable.
+
+    A folder is read as a frame-folder video (``video/frames.py``) at ``frame_fps``."""
     path = str(path)
+    if Path(path).is_dir():
+        from .frames import FrameFolderVideo
+
+        return FrameFolderVideo(path, frame_fps)
     requested = backend if backend != "auto" else (os.environ.get(ENV_BACKEND, "").strip().lower() or "auto")
     chosen = resolve_backend(requested)
     auto = requested == "auto"  # only an unpinned choice may switch backend per file

@@ -17,6 +17,12 @@ Two ways to space the frames of a clip, each following the reference code of the
   ``round(i * max(num_frames - span, 0) / (num_clips - 1))`` (one clip: the centred start).
   **Short videos clamp**: indices outside the video repeat its first/last frame, as PySlowFast does.
 
+  **stride_fps** (``stride=8, stride_fps=24``): the stride counts frames of a ``stride_fps`` timeline, not of
+  the file. PySlowFast reads Charades as 24 fps JPEG folders (``Charades_v1_rgb``); the 480p mp4s keep each
+  video's own rate (25, 29.97, 30 ...), where every 8th file frame would span other seconds. The video is
+  re-timed to ``stride_fps`` (as ``retimed_indices``), the PySlowFast rule runs on that timeline, and each
+  position maps back to the file frame shown at that time: a clip spans the same seconds whatever is read.
+
 * **segments** (``segments=True``): VideoMAE's Something-Something-v2 loader (``ssv2.py``, ``num_segment`` =
   clip length, ``clip_len`` 1): the whole video is cut into T equal segments and one frame is taken from each,
   so a clip always spans the whole video (no looping). Training: frame ``i * (n // T) + randint(n // T)``; a
@@ -127,11 +133,23 @@ def test_segment_indices(num_frames: int, num_frames_out: int, num_clips: int = 
 test_segment_indices.__test__ = False
 
 
+def _on_timeline(sample, num_frames, video_fps, stride_fps):
+    """Run the stride rule ``sample(n)`` on the ``stride_fps`` timeline of the video and map its positions back
+    to file frames (``stride_fps=None``: the file's own frames)."""
+    if stride_fps is None:
+        return sample(int(num_frames))
+    timeline = retimed_indices(num_frames, video_fps, float(stride_fps))
+    return timeline[sample(len(timeline))]
+
+
 def train_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, rng=None, *, stride=None,
-                       short_video=None, segments=False):
+                       short_video=None, segments=False, stride_fps=None):
     """One training clip: (num_frames_out,) source frame indices from a uniformly random start."""
     if segments:
         return train_segment_indices(num_frames, num_frames_out, rng)
+    if stride_fps is not None and stride is not None:
+        return _on_timeline(lambda n: train_clip_indices(n, None, num_frames_out, rng=rng, stride=stride,
+                                                         short_video=short_video), num_frames, video_fps, stride_fps)
     num_frames, T = _check(num_frames, num_frames_out)
     mode = _mode(target_fps, stride)
     rule = _rule(mode, short_video)
@@ -157,10 +175,13 @@ def train_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, r
 
 
 def test_clip_indices(num_frames, video_fps, num_frames_out, target_fps=None, num_clips=10, *, stride=None,
-                      short_video=None, segments=False):
+                      short_video=None, segments=False, stride_fps=None):
     """``num_clips`` clips evenly spaced over the whole video: (num_clips, num_frames_out) indices."""
     if segments:
         return test_segment_indices(num_frames, num_frames_out, num_clips)
+    if stride_fps is not None and stride is not None:
+        return _on_timeline(lambda n: test_clip_indices(n, None, num_frames_out, num_clips=num_clips, stride=stride,
+                                                        short_video=short_video), num_frames, video_fps, stride_fps)
     num_frames, T = _check(num_frames, num_frames_out)
     mode = _mode(target_fps, stride)
     rule = _rule(mode, short_video)

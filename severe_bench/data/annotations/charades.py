@@ -8,21 +8,25 @@ indices (position of the code in the classes file); meta keeps the ``segments`` 
 and the video ``length``. Video = ``<id>.mp4`` under ``video_dir`` (``video_ext`` overrides).
 
 A split file may instead be a PySlowFast frame list (space separated, header
-``original_vido_id video_id frame_id path labels``, labels like ``"12,45"`` or ``""``); its rows are
-aggregated per video (label = union of the frame labels, meta ``num_frames``). The format is detected from
-the header line.
+``original_vido_id video_id frame_id path labels``, labels like ``"12,45"`` or ``""``), for the
+``Charades_v1_rgb`` frame folders; its rows are aggregated per video (``read_frame_list``). The format is
+detected from the header line. Either way ``meta["segments"]`` gives the clip-level training targets
+(``data/clip_labels.py``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import posixpath
 from pathlib import Path
 
-from ...errors import AnnotationError
+from ...errors import AnnotationError, ConfigError
+from ..clip_labels import segments_from_frame_labels
 from ..sample import Sample
 from .base import (
-    CLASS_ROLES, Annotations, existing, numbered_lines, optional_role, parse_int, read_text, role_path, video_path,
+    CLASS_ROLES, Annotations, confined, existing, numbered_lines, optional_role, parse_int, read_text, role_path,
+    video_path,
 )
 
 FRAME_LIST_HEADER = ("original_vido_id", "video_id", "frame_id", "path", "labels")
@@ -102,7 +106,19 @@ def read_video_csv(path: Path, text: str, codes: dict[str, int], dataset: dict) 
 
 
 def read_frame_list(path: Path, num_classes: int, dataset: dict) -> list[Sample]:
-    """PySlowFast ``frame_lists/{train,val}.csv``: per-frame rows, aggregated to one sample per video."""
+    """PySlowFast ``frame_lists/{train,val}.csv``: one row per frame, aggregated to one sample per video.
+
+    The video is its frame folder (``frames_dir``, default ``video_dir``, joined with the folder of the
+    ``path`` column); ``dataset.frame_fps`` (24 for ``Charades_v1_rgb``) times the frames. The label is the
+    union of the frame labels (video level, as PySlowFast tests); ``meta["segments"]`` holds each run of
+    frames carrying a class in seconds, which gives the clip-level training targets.
+    """
+    fps = dataset.get("frame_fps")
+    if not fps:
+        raise ConfigError(f"dataset {dataset.get('name', '?')!r}: a PySlowFast frame list needs dataset.frame_fps "
+                          "(24 for Charades_v1_rgb)")
+    fps = float(fps)
+    base = str(dataset.get("frames_dir") or dataset.get("video_dir") or "").strip("/")
     videos: dict[str, dict] = {}
     for lineno, text in numbered_lines(path):
         if text.split()[0] == FRAME_LIST_HEADER[0]:  # the header
@@ -120,15 +136,20 @@ def read_frame_list(path: Path, num_classes: int, dataset: dict) -> list[Sample]
         bad = [i for i in idx if not 0 <= i < num_classes]
         if bad:
             raise AnnotationError(path, lineno, f"label {bad[0]} is out of range 0..{num_classes - 1}")
-        entry = videos.setdefault(vid, {"labels": set(), "frames": 0, "frame_dir": frame_path.rsplit("/", 1)[0]})
-        entry["labels"] |= idx
-        entry["frames"] += 1
+        entry = videos.get(vid)
+        if entry is None:
+            folder = posixpath.dirname(frame_path.replace("\\", "/"))
+            confined(folder, (path, lineno), "its frame folder")
+            entry = videos[vid] = {"frames": [], "folder": confined(posixpath.join(base, folder) if base else folder,
+                                                                   (path, lineno))}
+        entry["frames"].append(tuple(sorted(idx)))
     return [
         Sample(
-            video=video_path(dataset, vid, ".mp4"),
-            label=tuple(sorted(e["labels"])),
+            video=e["folder"],
+            label=tuple(sorted({c for f in e["frames"] for c in f})),
             id=vid,
-            meta={"num_frames": e["frames"], "frame_dir": e["frame_dir"]},
+            meta={"segments": segments_from_frame_labels(e["frames"], fps), "num_frames": len(e["frames"]),
+                  "frame_fps": fps, "length": len(e["frames"]) / fps},
         )
         for vid, e in videos.items()
     ]
