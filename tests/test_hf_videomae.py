@@ -285,8 +285,9 @@ def test_hub_id_offline_says_how_to_use_a_local_folder():
         assert "--checkpoint DIR" in msg and "save_pretrained" in msg
     with pytest.raises(CheckpointError, match="neither a registry name, a URL nor an existing file"):
         load_checkpoint("runs/model.pth", count_flops=False)  # a missing relative file is not taken for a Hub id
-    result = CliRunner().invoke(checkpoints_cli, ["verify", "MCG-NJU/videomae-base"])
-    assert result.exit_code != 0 and "--checkpoint DIR" in str(result.exception)
+    for args in (["verify", "MCG-NJU/videomae-base"], ["fetch", "videomae_vit_b_k400_hf"]):
+        result = CliRunner().invoke(checkpoints_cli, args)
+        assert result.exit_code != 0 and "--checkpoint DIR" in str(result.exception)
 
 
 def test_registry_hub_entries():

@@ -1,4 +1,5 @@
-"""``load_checkpoint``: a registry name, a local file or a URL -> a backbone with exactly those weights.
+"""``load_checkpoint``: a registry name, a local file, a URL, a Hugging Face model folder (``config.json`` sets
+the architecture, see hf_config.py) or Hub id (hub.py) -> a backbone with exactly those weights.
 
 The reference SEVERE code loads with ``strict=False`` and only prints the mismatch, so a wrong prefix silently
 evaluates a random network. Here every backbone key must come from the file (or be declared fresh by the
@@ -238,7 +239,8 @@ def _build_for(arch: str, kwargs: dict, loaded: set[str], model: nn.Module) -> n
 def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = False, trust: bool = False,
                     layout: str | None = None, registry: Registry | None = None, download: bool = True,
                     count_flops: bool = True) -> LoadedCheckpoint:
-    """Load ``spec`` ("scratch", a registry name, a local path or a URL) into its backbone.
+    """Load ``spec`` ("scratch", a registry name, a local path or model folder, a URL or a Hugging Face Hub id)
+    into its backbone.
 
     ``arch`` constrains (or, for "scratch", chooses) the architecture; ``layout`` forces a registry layout
     instead of detecting one; ``trust`` loads files that pickle non-allow-listed objects (may run code).

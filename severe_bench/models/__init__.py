@@ -91,7 +91,7 @@ def backbone_spec(name: str) -> BackboneSpec:
 def create_backbone(name: str, **kwargs) -> nn.Module:
     """Build backbone ``name`` with random initialisation; ``kwargs`` are architecture options
     (R(2+1)D/R3D: ``bn_eps``, ``layer4_temporal``; ViT: ``img_size``, ``num_frames``, ``pos_embed``, ``pooling``,
-    ``layer_scale``, ``qkv_bias``, ``tubelet_size``, ``drop_path``, ...)."""
+    ``layer_scale``, ``qkv_bias``, ``tubelet_size``, ``norm_eps``, ``fc_norm_eps``, ``drop_path``, ...)."""
     spec = backbone_spec(name)
     try:
         return spec.build(**kwargs)
