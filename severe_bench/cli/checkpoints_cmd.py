@@ -91,7 +91,8 @@ def show_cmd(name, as_json, recompute):
         click.echo(f"  cost {shape:<13} {c['gflops']:.2f} GFLOPs, {c['params'] / 1e6:.2f} M parameters (fvcore, no head)")
     if e.meta.get("file_size_mb"):
         click.echo(f"  file size     {e.meta['file_size_mb']} MB")
-    click.echo(f"  input         {_fmt_norm(e.normalisation)}")
+    scoped_norm = any("normalisation" in ov["set"] for ov in e.overrides)
+    click.echo(f"  input         {_fmt_norm(e.normalisation)}" + ("  (where no override below applies)" if scoped_norm else ""))
     vit_kwargs = {**dict(reg.layouts[e.layout].arch_kwargs), **e.arch_kwargs}
     click.echo(f"  BatchNorm eps {e.bn_eps:g}" if not e.architecture.startswith("vit") else
                f"  LayerNorm eps {vit_kwargs.get('norm_eps', 1e-6):g}"
