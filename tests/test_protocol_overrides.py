@@ -196,3 +196,21 @@ def test_result_records_the_overrides_and_a_changed_override_is_not_reused(home,
     proto2 = json.loads((out / "tiny_motion" / "seed0" / "result.json").read_text())["protocol"]
     assert proto2["hash"] == proto["hash"] and proto2["effective"]["optimizer"]["lr"] == 3e-3
     assert proto2["overrides_hash"] != first_hash
+
+
+def test_tasks_show_a_checkpoint_file_gets_the_overrides_of_its_codebase(tmp_path, monkeypatch):
+    """An AVID-CMA file given by path (layout detected from its keys) runs with AVID-CMA's scoped lr."""
+    import torch
+
+    from severe_bench.models import create_backbone
+
+    monkeypatch.setenv("SEVERE_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    sd = {f"module.video_model.{k}": v for k, v in create_backbone("r2plus1d_18").state_dict().items()}
+    path = tmp_path / "avid_like.pth.tar"
+    torch.save({"epoch": 1, "model": sd}, path)
+    out = CliRunner().invoke(cli, ["tasks", "show", "gym99", "--checkpoint", str(path)])
+    assert out.exit_code == 0, out.output + repr(out.exception)
+    assert "lr: 0.001  # override (avid_like; protocol value 0.0001)" in out.output
+    charades = CliRunner().invoke(cli, ["tasks", "show", "charades", "--checkpoint", str(path)]).output
+    assert "no override applies" in charades

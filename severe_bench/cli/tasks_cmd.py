@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import yaml
 
@@ -65,6 +67,10 @@ def _checkpoint_info(name: str) -> dict:
     if name == "scratch":
         return {"name": "scratch", "layout": "scratch", "architecture": None,
                 "overrides": list(reg.scratch_overrides), "normalisation": None}
+    if name not in reg.entries and Path(name).expanduser().exists():  # a file or model folder: detect its layout
+        from ..checkpoints import load_checkpoint
+
+        return load_checkpoint(name, count_flops=False).info
     e = reg.get(name)
     return {"name": e.name, "layout": e.layout, "architecture": e.architecture, "overrides": list(e.overrides),
             "normalisation": e.normalisation}
@@ -76,7 +82,7 @@ def _checkpoint_info(name: str) -> dict:
 @click.option("--track", type=click.Choice(["cnn", "vit"]), default=None,
               help="Protocol track (default: the checkpoint's, else the task's own).")
 @click.option("--checkpoint", "checkpoint", default=None, metavar="NAME",
-              help="A registry checkpoint or 'scratch': print the protocol that runs for it, its scoped "
+              help="A registry checkpoint, 'scratch' or a checkpoint file: print the protocol that runs for it, its scoped "
                    "overrides applied and marked (PROTOCOL.md §3.3).")
 def show_cmd(task_id, profile, track, checkpoint):
     """The fully resolved task (includes, profile and track applied) and its protocol hash. Every value and
