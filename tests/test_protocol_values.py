@@ -187,15 +187,40 @@ def test_vit_values_follow_seed_001_and_videomae():
     assert probe["optimizer"]["weight_decay"] == 0.0 and probe["schedule"]["passes"] == 100
 
 
-def test_randaugment_uses_timm_magnitude_scale_and_std():
+def test_randaugment_follows_timm_rand_m7_n4_mstd05():
     from severe_bench.engine.transforms import RandAugmentTimm
 
-    ra = RandAugmentTimm(num_ops=4, magnitude=7, magnitude_std=0.5)
+    ra = RandAugmentTimm(num_ops=4, magnitude=7, magnitude_std=0.5, fill=[124, 116, 104])
     assert ra.num_magnitude_bins == 11  # level / 10 as timm: m7 rotates up to 21 degrees, not 7
     torch.manual_seed(0)
     video = torch.randint(0, 255, (2, 3, 16, 16), dtype=torch.uint8)
-    seen = []
-    for _ in range(200):
-        ra(video)
-        seen.append(ra.magnitude)
-    assert 6.7 < sum(seen) / len(seen) < 7.3 and len(set(seen)) > 1 and 0 <= min(seen) and max(seen) <= 10
+    levels = []
+    for _ in range(150):
+        out = ra(video)
+        assert out.shape == video.shape and out.dtype == torch.uint8
+        assert len(ra.levels) == 4
+        levels += ra.levels
+    applied = [v for v in levels if v is not None]
+    assert 0.4 < len(applied) / len(levels) < 0.6  # each op applied with probability 0.5
+    assert 6.8 < sum(applied) / len(applied) < 7.2 and 0 <= min(applied) and max(applied) <= 10
+    assert len({round(v, 3) for v in applied}) > 50  # continuous levels, drawn per op
+    # the same ops for every frame of the clip
+    clip = torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8).repeat(4, 1, 1, 1)
+    out = ra(clip)
+    assert all(torch.equal(out[0], out[t]) for t in range(4))
+
+
+def test_vit_min_and_warmup_lr_scale_with_the_batch_like_the_lr():
+    from severe_bench.engine.model import base_lr, scaled_schedule
+    from severe_bench.engine.schedule import lr_at
+
+    p = get_task("ucf101", track="vit").protocol
+    for batch in (4, 32, 512):
+        lr0 = base_lr(p["optimizer"], batch)
+        sched = scaled_schedule(p["schedule"], p["optimizer"], batch)
+        assert lr0 == pytest.approx(1e-3 * batch / 512)
+        assert sched["min_lr"] == pytest.approx(1e-5 * batch / 512)  # VideoMAE: min_lr * batch / 256 videos
+        assert lr_at(sched, lr0, 0.0) == pytest.approx(1e-8 * batch / 512)
+        assert lr_at(sched, lr0, p["schedule"]["passes"]) == pytest.approx(sched["min_lr"]) and sched["min_lr"] < lr0
+    charades = get_task("charades").protocol  # an absolute lr: its schedule is used as written
+    assert scaled_schedule(charades["schedule"], charades["optimizer"], 16) == charades["schedule"]

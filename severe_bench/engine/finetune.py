@@ -26,7 +26,7 @@ from ..errors import SevereError
 from .context import Outcome, RunContext
 from .metrics import classification_metrics, multilabel_metrics
 from .predictions import classification_predictions
-from .model import VideoClassifier, base_lr, build_optimizer, set_lr
+from .model import VideoClassifier, base_lr, build_optimizer, scaled_schedule, set_lr
 from .schedule import lr_at
 from .state import STATE_FILE, loader_kwargs, resume_state, save_state
 from .transforms import build_test_transform, build_train_transform
@@ -79,7 +79,7 @@ def run(ctx: RunContext) -> Outcome:
 
     optim_spec = proto["optimizer"]  # checkpoint overrides are already in ctx.task.protocol
     batch = int(proto["batch_size"])
-    sched = proto["schedule"]
+    sched = scaled_schedule(proto["schedule"], optim_spec, batch)
     passes = int(sched["passes"])
     head = proto.get("head", {})
     model = VideoClassifier(ctx.checkpoint.backbone, ctx.num_classes, float(head.get("dropout", 0)),

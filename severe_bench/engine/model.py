@@ -89,6 +89,15 @@ def base_lr(spec: dict, batch_size: int) -> float:
     return float(spec["base_lr"]) * batch_size / float(spec.get("lr_scale_batch", 256))
 
 
+def scaled_schedule(schedule: dict, spec: dict, batch_size: int) -> dict:
+    """With a ``base_lr`` (VideoMAE's rule), the schedule's ``min_lr`` and ``warmup_start_lr`` scale with the
+    batch like the lr itself (run_class_finetuning.py scales lr, min_lr and warmup_lr by batch / 256)."""
+    if "lr" in spec or "base_lr" not in spec:
+        return schedule
+    factor = batch_size / float(spec.get("lr_scale_batch", 256))
+    return {**schedule, **{k: float(schedule[k]) * factor for k in ("min_lr", "warmup_start_lr") if k in schedule}}
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for g in optimizer.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
