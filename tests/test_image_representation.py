@@ -212,3 +212,13 @@ def test_registry_fetch_resumes_and_loads_by_name(r18_file, tmp_path, monkeypatc
         assert loaded.info["missing"] == [] and loaded.info["architecture"] == "resnet18"
     finally:
         server.close()
+
+
+def test_eval_refuses_an_image_model(r18_file, tmp_path, capsys):
+    from severe_bench.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--checkpoint", str(r18_file[0]), "--task", "synth_motion", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_.value.code != 0 and "2D image model (resnet18)" in err and "severe bias" in err
+    assert "Traceback" not in err and not (tmp_path / "o" / "synth_motion").exists()

@@ -140,6 +140,11 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
     loaded = load_checkpoint(opts.checkpoint, arch=opts.arch, allow_partial=opts.allow_partial, trust=opts.trust_checkpoint)
     info = loaded.info
     arch = info["architecture"]
+    from ..models import backbone_spec
+
+    if backbone_spec(arch).family == "image":  # per-frame 2D nets exist for `severe bias`, not for the protocols
+        raise SevereError(f"{opts.checkpoint} is a 2D image model ({arch}): it is the representation of "
+                          "`severe bias`; `severe eval` evaluates video backbones (R(2+1)D-18, R3D-18, ViT)")
     label = opts.label or info.get("label") or info.get("name") or Path(opts.checkpoint).stem
     log(f"checkpoint {opts.checkpoint}: {arch}, layout {info.get('layout')}, sha256 {(info.get('sha256') or '-')[:12]}")
     if info.get("missing"):
