@@ -314,7 +314,8 @@ def read_bias_table(spec: str) -> tuple[pd.DataFrame, dict]:
             measure=IMAGENET_TSN, representation="SynAPT Table 4.2")
         return table, {"measure": {"name": IMAGENET_TSN, "label": measure_label(IMAGENET_TSN, "SynAPT Table 4.2"),
                                    "description": MEASURES[IMAGENET_TSN]},
-                       "representation": {"label": "SynAPT Table 4.2", "source": pub["source"].iloc[0]}}
+                       "representation": {"label": "SynAPT Table 4.2", "source": pub["source"].iloc[0]},
+                       "comparable_with_published": True}
     path = Path(spec)
     if not path.is_file():
         raise SevereError(f"--bias-table {spec}: no such file (give a bias.json/bias.csv of `severe bias`, or "
@@ -573,5 +574,10 @@ def measure_bias(task_ids: list[str], representation: str | None, out_cache: Pat
                                "architecture": loaded.info.get("architecture"), "source": loaded.info.get("source")},
             "mode": feature_mode, "layer": layer, "profile": profile, "clip": first_spec.as_dict() if image else clip,
             "probe": first_probe, "max_train": max_train, "max_test": max_test,
+            # the published definition with nothing overridden: numbers that may stand beside Table 4.2's
+            "comparable_with_published": bool(
+                image and representation == default_representation() and profile == "full" and not clip
+                and segments is None and frames_per_segment is None and probe_epochs is None
+                and weight_decay is None and max_train is None and max_test is None),
             "formula": "B = log2(M / M_rnd), M_rnd = 100 / C"}
     return pd.DataFrame(rows), meta

@@ -191,6 +191,7 @@ def test_ratio_table_from_published_tables_reproduces_table_4_3(tmp_path, capsys
           "--with-reference", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "SynAPT Table 4.3 layout" in printed and "imagenet-tsn" in printed
+    assert "published_*: SynAPT Table 4.2" in printed and "NOT the same" not in printed
     wide = pd.read_csv(out / "ratio_vs_bias.csv").set_index("row")
     ft = wide.loc["TSN-R18 Synthetic150 / TSN-R18 Kinetics150 (published FT)"]
     lp = wide.loc["TSN-R18 Synthetic150 / TSN-R18 Kinetics150 (published LP)"]
@@ -248,6 +249,7 @@ def test_imagenet_tsn_command_on_real_videos(tiny_suite, random_resnet18, tmp_pa
     captured = capsys.readouterr()
     payload = json.loads(captured.out)
     assert payload["measure"]["name"] == "imagenet-tsn" and payload["mode"] == "tsn"
+    assert payload["comparable_with_published"] is False  # small frames, few epochs: not Table 4.2's measurement
     assert payload["clip"]["segments"] == 4 and payload["clip"]["crop"] == 32 and payload["clip"]["resize"] == 37
     assert payload["probe"]["optimizer"] == "sgd" and payload["probe"]["epochs"] == 5
     assert payload["probe"]["weight_decay"] == 5e-4 and payload["probe"]["batch_size"] == 256  # tasks/_bias.yaml

@@ -140,6 +140,11 @@ def bias(task_ids, measure, representation, arch, trust_checkpoint, mode, layer,
     shown = [c for c in ("task", "num_classes", "probe_top1", "bias", "published_probe_top1", "published_bias",
                          "transfer_ratio") if c in table]
     click.echo(tabulate(table[shown], headers="keys", tablefmt="github", showindex=False, floatfmt=".3f"))
+    if with_reference:
+        same = meta.get("comparable_with_published")
+        click.echo("published_*: SynAPT Table 4.2 (imagenet-tsn, ImageNet TSN ResNet-18)"
+                   + ("" if same else "; NOT the same measurement as this table's (another measure, "
+                                       "representation, profile or overridden values)"))
     if wide is not None:
         click.echo("\ntransfer ratio vs. bias (SynAPT Table 4.3 layout)")
         click.echo(tabulate(wide, headers="keys", tablefmt="github", showindex=False, floatfmt=".2f"))
