@@ -126,6 +126,17 @@ def test_bias_command_with_transfer_ratio(tiny_suite, tmp_path, capsys):
         assert (out / name).stat().st_size > 0
     table = pd.read_csv(out / "bias.csv")
     assert list(table["task"]) == ["synth_motion", "synth_fine"] and "transfer_ratio" in table
+    # later: the same table from that run's bias.json and the result JSONs, nothing measured again
+    again = tmp_path / "again"
+    main(["bias", "--bias-table", str(out / "bias.json"), "--results", str(res), "--compare", "Synthetic", "Real",
+          "--out", str(again)])
+    assert not (again / "features").exists()
+    wide = pd.read_csv(again / "ratio_vs_bias.csv").set_index("row")
+    assert list(wide.columns) == ["synth_motion", "synth_fine"]
+    assert wide.loc["Synthetic / Real (finetune)", "synth_motion"] == pytest.approx(60.5 / 80.5, abs=1e-5)
+    b_then = rows["synth_motion"]["bias"]
+    b_now = wide.loc["B [checkpoint-static: scratch]", "synth_motion"]
+    assert b_now == pytest.approx(b_then, abs=1e-5) if b_then is not None else b_now == float("-inf")
 
 
 @pytest.mark.slow
