@@ -291,3 +291,30 @@ def test_default_is_the_published_definition(tiny_suite, tmp_path, monkeypatch, 
     assert "imagenet_resnet18" in err and "resnet18-f37072fd.pth" in err  # the ImageNet ResNet-18 is asked for
     with pytest.raises(SevereError, match="checkpoint-static"):  # a video checkpoint is not an image model
         measure_bias(["synth_motion"], "scratch", tmp_path / "f", data_root=tiny_suite)
+
+
+def test_bias_values_come_from_the_task_files(tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    from severe_bench.bias import _image_spec, bias_hash, bias_protocol
+    from severe_bench.registry import get_task, tasks_dir
+
+    base = bias_protocol(get_task("diving48"))
+    assert base["sampling"] == {"segments": 8, "frames_per_segment": 1} and base["input"] == {"resize": 256, "crop": 224}
+    assert base["probe"]["momentum"] == 0.9 and base["probe"]["lr"] == 1e-4 and base["probe"]["batch_size"] == 256
+    plain = get_task("diving48")
+    copy = tmp_path / "tasks"
+    shutil.copytree(tasks_dir(), copy)
+    cfg = yaml.safe_load((copy / "diving48.yaml").read_text())
+    cfg["bias"] = {"sampling": {"segments": 3}}  # a task file overrides one value, keeps the others
+    (copy / "diving48.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("SEVERE_TASKS_DIR", str(copy))
+    task = get_task("diving48")
+    values = bias_protocol(task)
+    assert values["sampling"] == {"segments": 3, "frames_per_segment": 1} and values["probe"] == base["probe"]
+    spec = _image_spec(values, {"normalisation": {"mean": [0.5] * 3, "std": [0.5] * 3}}, {"crop": 112}, None, None)
+    assert (spec.segments, spec.frames, spec.crop, spec.resize) == (3, 3, 112, 128)  # 256/224 kept
+    assert task.protocol_hash == plain.protocol_hash  # the evaluation protocol is not touched
+    assert bias_hash(task, "imagenet-tsn", values, None) != bias_hash(plain, "imagenet-tsn", base, None)
