@@ -11,3 +11,78 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --- leaderboard: real result folders from tiny real `severe eval` runs (once per session) ------------------
+
+LEADERBOARD_TINY_PROTOCOL = {  # the test registry's *official* synth_motion protocol: CPU-tiny, profile full
+    "input": {"frames": 4, "fps": 8, "crop": 32},
+    "batch_size": 6,
+    "schedule": {"passes": 1, "clips_per_video": 1, "milestones": [1], "gamma": 0.3},
+    "test": {"clips": 1, "frames": 4, "fps": 8, "resize": 36, "crop": 32},
+}
+
+
+@pytest.fixture(scope="session")
+def leaderboard_runs(tmp_path_factory):
+    """A task registry (SEVERE_TASKS_DIR) that is the project's, except that synth_motion's official protocol
+    is tiny; the synth_motion data; and two real scratch evaluations in it: the official (full) profile and
+    the smoke profile. Returns a namespace with ``tasks_dir``, ``data_root``, ``full`` and ``smoke`` folders."""
+    import shutil
+    import types
+
+    import yaml
+    from click.testing import CliRunner
+
+    from severe_bench.cli import cli
+    from severe_bench.registry import deep_merge
+    from severe_bench.resources import resource_path
+    from severe_bench.synth import motion
+    from severe_bench.synth.suite import SCALES
+
+    base = tmp_path_factory.mktemp("leaderboard_runs")
+    tasks = base / "tasks"
+    shutil.copytree(resource_path("tasks"), tasks)
+    spec = yaml.safe_load((tasks / "synth_motion.yaml").read_text())
+    spec["protocol"] = deep_merge(spec["protocol"], LEADERBOARD_TINY_PROTOCOL)
+    (tasks / "synth_motion.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    (tasks / "_profile_smoke.yaml").write_text(yaml.safe_dump(
+        {"max_videos": {"train": 12, "test": 6}, "by_protocol": {"finetune": LEADERBOARD_TINY_PROTOCOL}}))
+    data = base / "data"
+    motion.generate(data / "synth_motion", seed=0, cfg=SCALES["tiny"]["synth_motion"])
+    runs = {}
+    for profile in ("full", "smoke"):
+        out = base / f"run_{profile}"
+        r = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "synth_motion", "--profile", profile,
+                                     "--workers", "0", "--data-root", str(data), "--out", str(out)],
+                               env={"SEVERE_TASKS_DIR": str(tasks)})
+        assert r.exit_code == 0, r.output + repr(r.exception)
+        runs[profile] = out
+    return types.SimpleNamespace(tasks_dir=tasks, data_root=data, full=runs["full"], smoke=runs["smoke"])
+
+
+ARTIFACTS: list = []  # (what, path) of files tests keep for a person to look at; listed after the run
+
+
+def pytest_terminal_summary(terminalreporter):
+    if ARTIFACTS:
+        terminalreporter.section("test artifacts")
+        for what, path in ARTIFACTS:
+            terminalreporter.write_line(f"{what}: {path}")
+
+
+@pytest.fixture(scope="session")
+def keep_artifact(request):
+    """``keep_artifact(name) -> path`` for a file a person should look at after the run ($SEVERE_TEST_ARTIFACTS,
+    else .cache/test-artifacts in the checkout, which git ignores); every kept path is printed in the summary."""
+    import os
+    from pathlib import Path
+
+    root = Path(os.environ.get("SEVERE_TEST_ARTIFACTS") or request.config.rootpath / ".cache" / "test-artifacts")
+    root.mkdir(parents=True, exist_ok=True)
+
+    def keep(name: str) -> Path:
+        path = root / name
+        ARTIFACTS.append((name, path))
+        return path
+    return keep

@@ -25,6 +25,8 @@ COMMANDS = {
     "plot": "severe_bench.cli.plot_cmd:plot",
     "cka": "severe_bench.cli.cka_cmd:cka",
     "bias": "severe_bench.cli.bias_cmd:bias",
+    "submit": "severe_bench.cli.submit_cmd:submit",
+    "leaderboard": "severe_bench.cli.leaderboard_cmd:leaderboard",
 }
 
 
