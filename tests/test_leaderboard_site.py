@@ -90,7 +90,7 @@ def test_sort_filter_and_views_in_chromium(site, browser, keep_artifact):
     browser.get((site / "index.html").as_uri())
     rows = _visible_rows(browser)
     published = [e["slug"] for e in board["entries"] if e["kind"] == "published"]
-    assert sorted(rows) == sorted(published) and len(rows) == 15
+    assert sorted(rows) == sorted(published) and len(rows) > 10
 
     # clicking SSv2 sorts by it, best first (missing values last); clicking again reverses
     ssv2 = _column(board, "ssv2")
@@ -118,7 +118,7 @@ def test_sort_filter_and_views_in_chromium(site, browser, keep_artifact):
     browser.find_element("css selector", 'button[data-backbone="R(2+1)D-18"]').click()
     assert all(family[s] == "R(2+1)D-18" for s in _visible_rows(browser)) and _visible_rows(browser, "partial")
     browser.find_element("css selector", 'button[data-backbone="all"]').click()
-    assert len(_visible_rows(browser)) == 15
+    assert len(_visible_rows(browser)) == len(published)
 
     # a factor view shows that factor's tasks and its mean/rank, and hides the others
     browser.find_element("css selector", 'button[data-view="Samples"]').click()

@@ -51,6 +51,11 @@ def _page(title: str, body: str, depth: int = 0) -> str:
             f'<a href="{up}board.csv">board.csv</a></footer>\n</body>\n</html>\n')
 
 
+def _compact_header(up: str = "../") -> str:
+    return (f'<header class="site compact"><div class="wrap"><h1><a href="{up}index.html" style="color:inherit">SEVERE '
+            'Benchmark</a> <small>Leaderboard</small></h1></div></header>')
+
+
 def _header(subtitle: str = "") -> str:
     return (f'<header class="site"><div class="wrap"><h1>SEVERE Benchmark <small>{esc(subtitle)}</small></h1>'
             '<p class="lede">How well does a video representation generalise beyond the standard action-recognition '
@@ -147,8 +152,11 @@ def table_html(table: SevereTable, board: Board, table_id: str) -> str:
                     text = "" if pd.isna(v) else f"{v:.{dec}f}"
                     tds.append(f'<td class="num{cls}" data-key="{key}" data-v="{_num(v)}" data-views="{group}">'
                                f'{esc(text) or "<span class=std>–</span>"}</td>')
-        rows.append(f'<tr data-family="{esc(family)}" data-entry="{esc(e.slug if e else "")}">' + "".join(tds) + "</tr>")
-    return (f'<div class="tablebox"><table class="board" id="{table_id}">\n<thead>\n<tr class="groups">{"".join(head1)}</tr>\n'
+        kind = "published" if table.rows.at[label, "provenance"] == "published" else "submitted"
+        rows.append(f'<tr class="{kind}" data-family="{esc(family)}" data-entry="{esc(e.slug if e else "")}">'
+                    + "".join(tds) + "</tr>")
+    narrow = " narrow" if len(cols) < 4 else ""
+    return (f'<div class="tablebox{narrow}"><table class="board{narrow}" id="{table_id}">\n<thead>\n<tr class="groups">{"".join(head1)}</tr>\n'
             f'<tr>{"".join(head2)}</tr>\n</thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table></div>")
 
 
@@ -176,7 +184,12 @@ def _protocols_html(board: Board) -> str:
 def index_html(board: Board) -> str:
     main = board.main
     groups = [g for g, _ in SEVERE_GROUPS if g in factor_scores(main)] if with_aggregates(main) else []
-    body = [_header("Leaderboard"), '<main class="wrap">', _controls(groups), table_html(main, board, "board"),
+    n_pub = sum(e.kind == "published" for e in board.entries)
+    n_main = sum(e.kind == "submitted" and e.status == "main" for e in board.entries)
+    n_part = sum(e.kind == "submitted" and e.status == "partial" for e in board.entries)
+    counts = (f'<p class="counts"><b>{n_pub}</b> published methods (reference) · <b>{n_main + n_part}</b> verified '
+              f'submissions ({n_main} on the main board, {n_part} partial) · updated {esc(utc_now()[:10])}</p>')
+    body = [_header("Leaderboard"), '<main class="wrap">', counts, _controls(groups), table_html(main, board, "board"),
             f'<p class="note">{esc(" ".join(caption_sentences(main)))} '
             '<span class="badge published">published</span> numbers as reported in the papers (not reproduced); '
             '<span class="badge verified">verified</span> submissions, every metric recomputed from their per-video '
@@ -187,7 +200,7 @@ def index_html(board: Board) -> str:
                  'protocols; they have no SEVERE mean or rank. <a href="partial.csv">CSV</a></p>',
                  table_html(board.partial, board, "partial")]
     body += [_protocols_html(board),
-             "<h2>Submitting</h2><pre>severe eval --checkpoint CKPT --suite severe --seeds 0,1,2 --out runs/mine\n"
+             "<h2>Submitting</h2><pre>severe eval --checkpoint CKPT --suite severe --seed 0 --seed 1 --seed 2 --out runs/mine\n"
              "severe submit runs/mine --name 'My method' --paper https://arxiv.org/abs/... --out mine.zip</pre>"
              "<p class='note'>The board checks each bundle before storing it: result schema, protocol hashes recomputed "
              "and equal to the official ones, no smoke-profile results, every metric recomputed from the predictions "
@@ -245,6 +258,9 @@ def entry_record(entry: Entry, board: Board) -> dict:
                         "num_test_scored": (r["doc"].get("data") or {}).get("num_test_scored"),
                         "unreadable_videos": ((r["doc"].get("data") or {}).get("unreadable_videos") or {}).get("count"),
                         "device": r["doc"].get("device"), "wall_time_s": r["doc"].get("wall_time_s"),
+                        "protocol_values": {"values": r["doc"]["protocol"].get("values"),
+                                            "checkpoint_overrides": r["doc"]["protocol"].get("checkpoint_overrides"),
+                                            "normalisation": r["doc"]["protocol"].get("normalisation")},
                     } for r in entry.results]})
     return rec
 
@@ -277,7 +293,7 @@ def entry_html(entry: Entry, rec: dict) -> str:
                         ("SEVERE mean / rank", esc(f"{rec['severe_mean']:.1f} / {rec['avg_rank']:.2f}") if rec.get("severe_mean") is not None else "")])
         summary = "".join(
             f"<tr><td>{esc(titles(t)[0])}</td><td class='mono'>{esc(t)}</td><td>{_fmt(c['mean'], c['unit'])}"
-            f"{' ± ' + format(c['std'], '.2f') if c['std'] is not None else ''}</td><td>{c['n']}</td>"
+            f"{' ± ' + format(c['std'], '.1f' if c['unit'] == '%' else '.3f') if c['std'] is not None else ''}</td><td>{c['n']}</td>"
             f"<td>{esc(', '.join(map(str, c['seeds'])))}</td><td class='mono'>{esc(c['protocol_hash'])}</td></tr>"
             for t, c in rec["cells"].items())
         runs = "".join(
@@ -288,14 +304,18 @@ def entry_html(entry: Entry, rec: dict) -> str:
             f"<td>{'yes' if r['labels_checked'] else 'no (board has no copy)'}</td>"
             f"<td class='mono'>{esc(r['code_version'] or '')}</td><td>{esc(r['created_at'] or '')}</td></tr>"
             for r in rec["results"])
+        values = "".join(
+            f"<details><summary>{esc(r['task'])} seed {r['seed']}: protocol values (hash {esc(r['protocol']['hash'])})"
+            f"</summary><pre>{esc(json.dumps(r['protocol_values'], indent=1, sort_keys=True))}</pre></details>"
+            for r in rec["results"])
         detail = ("<h3>Per task (mean ± sample std over seeds)</h3><table class='plain'><thead><tr><th>Column</th><th>Task</th>"
                   "<th>Mean ± std</th><th>Seeds</th><th>Seed ids</th><th>Protocol hash</th></tr></thead>"
                   f"<tbody>{summary}</tbody></table>"
                   "<h3>Provenance of every result</h3><table class='plain'><thead><tr><th>Task</th><th>Seed</th><th>Metric</th>"
                   "<th>Value</th><th>Protocol</th><th>Track</th><th>Scored / unreadable test videos</th>"
                   "<th>Labels checked</th><th>Code version</th><th>Created</th></tr></thead>"
-                  f"<tbody>{runs}</tbody></table>")
-    body = (f'{_header(entry.name)}<main class="wrap">{crumbs}<h2>{esc(entry.name)}</h2><p>{badge}</p>{facts}{detail}'
+                  f"<tbody>{runs}</tbody></table><h3>Recorded protocol values</h3>{values}")
+    body = (f'{_compact_header()}<main class="wrap">{crumbs}<h2>{esc(entry.name)}</h2><p>{badge}</p>{facts}{detail}'
             f'<p class="note"><a href="{esc(entry.slug)}.json">This entry as JSON</a></p></main>')
     return _page(f"{entry.name} · SEVERE leaderboard", body, depth=1)
 

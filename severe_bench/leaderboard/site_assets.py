@@ -10,6 +10,8 @@ a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: un
 header.site { border-bottom: 1px solid var(--line); background: linear-gradient(#fbfcfd, #f3f6f9); }
 .wrap { max-width: 1380px; margin: 0 auto; padding: 0 24px; }
 header.site .wrap { padding-top: 28px; padding-bottom: 22px; }
+header.site.compact .wrap { padding-top: 16px; padding-bottom: 12px; }
+header.site.compact h1 { font-size: 20px; }
 h1 { font-size: 28px; margin: 0 0 4px; letter-spacing: -0.01em; }
 h1 small { font-weight: 400; color: var(--muted); font-size: 17px; margin-left: 6px; }
 h2 { font-size: 19px; margin: 34px 0 8px; }
@@ -27,6 +29,8 @@ h3 { font-size: 16px; margin: 22px 0 6px; }
 .downloads { margin-left: auto; font-size: 13.5px; }
 .downloads a { margin-left: 12px; }
 .tablebox { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
+.tablebox.narrow { display: inline-block; max-width: 100%; }
+table.board tbody tr.submitted { background: #f5fbf7; }
 table.board { border-collapse: collapse; width: 100%; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 table.board th, table.board td { padding: 5px 7px; white-space: nowrap; }
 table.board thead th { background: var(--soft); font-weight: 600; border-bottom: 1px solid var(--line); }
@@ -42,6 +46,11 @@ table.board thead th:not([aria-sort]) .arrow::after { content: "↕"; }
 table.board tbody tr { border-top: 1px solid #edf0f3; }
 table.board tbody tr:hover { background: #f7fafc; }
 table.board td.num { text-align: right; }
+table.board.narrow { width: auto; min-width: 560px; }
+details { margin: 6px 0 12px; font-size: 13.5px; }
+details summary { cursor: pointer; color: var(--accent); }
+.counts { font-size: 13.5px; color: var(--muted); margin: 14px 0 0; }
+.counts b { color: var(--ink); }
 table.board td.agg { background: #f8f9fb; }
 table.board td.agg.first, table.board th.agg.first { border-left: 1px solid var(--line); }
 table.board th.method, table.board td.method { text-align: left; }
@@ -71,7 +80,7 @@ pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px
 footer { margin: 40px 0 30px; padding-top: 14px; border-top: 1px solid var(--line); font-size: 12.5px; color: var(--muted); }
 .hidden-row { display: none; }
 [hidden] { display: none !important; }
-.crumbs { font-size: 13.5px; margin-bottom: 6px; }
+.crumbs { font-size: 13.5px; margin: 14px 0 6px; }
 """
 
 JS = """

@@ -88,7 +88,8 @@ def _conflicts(conn, key: str, hashes: list[str], name: str | None) -> list[str]
         f"WHERE r.checkpoint_key = ? AND r.protocol_hash IN ({marks}) GROUP BY r.task, r.protocol_hash, e.id "
         "ORDER BY r.task", [key, *hashes]).fetchall()
     for r in rows:
-        out.append(f"{r['task']}: duplicate — this checkpoint ({key[:16]}) under protocol {r['protocol_hash']} is on "
+        shown = key if key.startswith("scratch:") else key[:16] + "…"
+        out.append(f"{r['task']}: duplicate — this checkpoint ({shown}) under protocol {r['protocol_hash']} is on "
                    f"the board already as entry #{r['id']} {r['name']!r} (added {r['added_at']})")
     if name:
         owner = conn.execute("SELECT id, checkpoint_key FROM entries WHERE name = ?", (name,)).fetchone()

@@ -133,6 +133,11 @@ def _official_problems(where: str, task_id: str, result: dict) -> list[str]:
     if proto.get("profile") != "full" or proto.get("comparable") is not True:
         out.append(f"{where}: a {proto.get('profile')!r}-profile result (comparable: {proto.get('comparable')}); "
                    "the board takes only results of the official full protocol — rerun without --profile")
+    data = result.get("data") or {}
+    if data.get("complete") is False:  # PROTOCOL.md §8: lists short of the official counts, or videos missing
+        reasons = "; ".join(map(str, data.get("incomplete_reasons") or [])) or "see the result's data section"
+        out.append(f"{where}: computed on an incomplete dataset ({reasons}); the board takes results on the "
+                   "complete official data only")
     try:
         official = registry.get_task(task_id, profile="full", track=proto.get("track"))
     except SevereError as exc:
@@ -142,6 +147,37 @@ def _official_problems(where: str, task_id: str, result: dict) -> list[str]:
                    f"{official.protocol_hash} (profile full, track {proto.get('track')}); results of another protocol "
                    "version or of changed values cannot be compared")
     return out
+
+
+def _board_overrides(checkpoint: dict):
+    """(overrides, origin) the board's checkpoint registry scopes to this checkpoint: the scratch baseline's own
+    schedule, a registered checkpoint's (matched by name *and* sha256), nothing for any other checkpoint."""
+    from ..checkpoints.registry import load_registry
+
+    reg = load_registry()
+    if checkpoint.get("layout") == "scratch":
+        return reg.scratch_overrides, "scratch"
+    entry = reg.entries.get(checkpoint.get("name") or "")
+    sha, known = (checkpoint.get("sha256") or "").lower(), ((entry.source.sha256 or entry.source.sha256_prefix or "") if entry else "").lower()
+    if entry and sha and known and sha.startswith(known):
+        return entry.overrides, entry.name
+    return [], checkpoint.get("name") or "checkpoint"
+
+
+def _overrides_problems(where: str, task_id: str, result: dict) -> list[str]:
+    """The checkpoint-specific protocol values a result ran with must be the ones the board's registry gives
+    that checkpoint (PROTOCOL.md §3.3); a submitter's own registry cannot tune them."""
+    from ..checkpoints.overrides import apply_overrides, overrides_hash
+
+    proto = result["protocol"]
+    overrides, origin = _board_overrides(result["model"]["checkpoint"] | {"architecture": result["model"].get("architecture")})
+    task = registry.get_task(task_id, profile="full", track=proto.get("track"))
+    want = overrides_hash(apply_overrides(task, overrides, origin)[1])
+    got = proto.get("overrides_hash")
+    if got != want:
+        return [f"{where}: the run applied checkpoint overrides {got or 'none'}, the board's registry gives this "
+                f"checkpoint on {task_id} {want or 'none'}; only the registry's scoped overrides are official"]
+    return []
 
 
 def _labels_problems(where: str, task_id: str, result: dict, preds: dict, data_root: Path) -> list[str]:
@@ -214,7 +250,13 @@ def check_bundle(bundle: Bundle, duplicates_of, data_root: Path | None = None) -
             verdict.problems.append(f"{where}: result of checkpoint {(model['checkpoint'].get('sha256') or 'none')[:12]} "
                                     f"({model.get('architecture')}), not the manifest's "
                                     f"{(ckpt.get('sha256') or 'none')[:12]} ({ckpt.get('architecture')})")
-        verdict.problems += _official_problems(where, task_id, result)
+        official = _official_problems(where, task_id, result)
+        if not official:
+            try:
+                official = _overrides_problems(where, task_id, result)
+            except SevereError as exc:
+                official = [f"{where}: cannot check the checkpoint overrides: {exc}"]
+        verdict.problems += official
         pred_problems = _prediction_problems(where, result, preds) if isinstance(preds, dict) else [
             f"{where}: no predictions"]
         verdict.problems += pred_problems
