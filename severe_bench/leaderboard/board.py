@@ -137,6 +137,10 @@ def load_board(db) -> Board:
     published = _published_entries(reference)
     submitted, rows = _submitted(db)
     user = pd.DataFrame(rows, columns=OBSERVATION_COLUMNS)
+    # Every tabulated result is at its track's official hash; a column may hold both tracks (as the paper's
+    # table does), so the column's protocol is named by all the official hashes it holds.
+    for task, idx in user.groupby("task").groups.items():
+        user.loc[idx, "protocol_hash"] = "+".join(sorted(set(user.loc[idx, "protocol_hash"])))
     main_names = {e.name for e in submitted if e.status == "main"}
     main_obs = pd.concat([reference, user[user["method"].isin(main_names)]], ignore_index=True)
     partial_obs = user[~user["method"].isin(main_names)]

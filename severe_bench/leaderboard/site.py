@@ -227,6 +227,7 @@ def entry_record(entry: Entry, board: Board) -> dict:
     prov = "published" if entry.kind == "published" else "user"
     mine = obs[(obs["method"] == entry.name) & (obs["provenance"] == prov)]
     cells = {}
+    own_hash = {r["task"]: r["protocol_hash"] for r in entry.results if r.get("current")}
     for task, rows in mine.groupby("task", sort=False):
         values = rows["value"].astype(float).tolist()
         if prov == "published":
@@ -235,7 +236,7 @@ def entry_record(entry: Entry, board: Board) -> dict:
             s = pd.Series(values)
             cells[task] = {"mean": float(s.mean()), "std": _clean(float(s.std(ddof=1))) if len(s) > 1 else None,
                            "n": len(s), "unit": rows["unit"].iloc[0], "seeds": [int(x) for x in rows["seed"]], "values": values,
-                           "protocol_hash": rows["protocol_hash"].iloc[0]}
+                           "protocol_hash": own_hash.get(task)}
     rec = {"slug": entry.slug, "name": entry.name, "kind": entry.kind, "status": entry.status, "backbone": entry.backbone,
            "family": entry.family, "paper": entry.paper, "citation": entry.citation, "pretraining": entry.pretraining,
            "source": entry.source, "page": f"entries/{entry.slug}.html", "cells": cells}

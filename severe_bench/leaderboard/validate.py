@@ -59,10 +59,12 @@ def checkpoint_key(checkpoint: dict) -> str | None:
 
 
 def _close(a, b) -> bool:
-    if a is None or b is None:
-        return a is b
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
+    # JSON writes NaN as null: either spelling of "no value" matches the other
+    a, b = (float("nan") if x is None else x for x in (a, b))
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+        return False
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
 
 
