@@ -156,11 +156,14 @@ def test_recomputation_mismatch_is_rejected(board, bundle, tmp_path):
 
 
 def test_wrong_protocol_hash_is_rejected(board, bundle, tmp_path):
-    from severe_bench.registry import protocol_hash_of
+    from severe_bench.registry import Task
 
     def other_protocol(doc):  # a consistent result of another protocol: its own hash, not the official one
         doc["protocol"]["values"]["protocol"]["batch_size"] = 4
-        doc["protocol"]["hash"] = protocol_hash_of(doc["protocol"]["values"])
+        values = doc["protocol"]["values"]
+        other = Task(id="synth_motion", config={k: v for k, v in values.items() if k != "profile"}, profile=values["profile"])
+        assert other.hashed_values() == values
+        doc["protocol"]["hash"] = other.protocol_hash
 
     bad = _edit_json(bundle, MEMBER + "result.json", other_protocol)
     forged = _rewrite(bundle, tmp_path / "bad.zip", {MEMBER + "result.json": bad})
@@ -229,3 +232,19 @@ def test_submit_refuses_results_without_predictions(official, tmp_path):
     (folder / "synth_motion" / "seed0" / "predictions.json").unlink()
     r = _invoke("submit", folder, "--name", "x", "--out", tmp_path / "x.zip")
     assert r.exit_code != 0 and "no predictions.json" in str(r.exception)
+
+
+def test_other_unsafe_archives_are_named(bundle, tmp_path):
+    import warnings
+
+    absolute = _rewrite(bundle, tmp_path / "abs.zip", extra=[(zipfile.ZipInfo("/etc/cron.d/x"), b"{}")])
+    assert any("absolute path" in p for p in read_bundle(absolute)[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name this test writes on purpose
+        twice = _rewrite(bundle, tmp_path / "twice.zip", extra=[(zipfile.ZipInfo(MEMBER + "result.json"), b"{}")])
+    assert any("appears more than once" in p for p in read_bundle(twice)[1])
+    stray = _rewrite(bundle, tmp_path / "stray.zip", extra=[(zipfile.ZipInfo("results/run.sh"), b"echo")])
+    assert any("not part of a bundle" in p for p in read_bundle(stray)[1])
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    assert read_bundle(junk)[0] is None and "not a zip bundle" in read_bundle(junk)[1][0]
