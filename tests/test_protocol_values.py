@@ -224,3 +224,22 @@ def test_vit_min_and_warmup_lr_scale_with_the_batch_like_the_lr():
         assert lr_at(sched, lr0, p["schedule"]["passes"]) == pytest.approx(sched["min_lr"]) and sched["min_lr"] < lr0
     charades = get_task("charades").protocol  # an absolute lr: its schedule is used as written
     assert scaled_schedule(charades["schedule"], charades["optimizer"], 16) == charades["schedule"]
+
+
+def test_charades_short_side_jitter_is_inverse_uniform():
+    """PySlowFast DATA.INV_UNIFORM_SAMPLE: size = 1 / U(1/340, 1/256), so E[1/size] is the interval's middle."""
+    from severe_bench.video.transforms import RandomShortSideScale
+
+    aug = get_task("charades").protocol["train_augment"]
+    assert aug["short_side_scale"] == [256, 340] and aug["short_side_inverse_uniform"] is True
+    torch.manual_seed(0)
+    video = torch.zeros((1, 3, 4, 6), dtype=torch.uint8)
+    out = RandomShortSideScale(256, 340, True)(video)
+    assert 256 <= out.shape[-2] <= 340 and out.shape[-1] == round(out.shape[-2] * 1.5)  # short side, aspect kept
+    inverse, uniform = RandomShortSideScale(256, 340, True), RandomShortSideScale(256, 340, False)
+    inv = [1.0 / inverse.make_params([video])["size"] for _ in range(4000)]
+    uni = [1.0 / uniform.make_params([video])["size"] for _ in range(4000)]
+    middle = (1 / 256 + 1 / 340) / 2                   # 3.424e-3; a uniform size gives ln(340/256)/84 = 3.377e-3
+    assert abs(sum(inv) / len(inv) - middle) < 1.2e-5
+    assert abs(sum(uni) / len(uni) - 0.0033774) < 1.2e-5
+    assert min(1 / v for v in inv) >= 256 and max(1 / v for v in inv) <= 340

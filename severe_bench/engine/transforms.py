@@ -73,6 +73,7 @@ def build_train_transform(proto: dict, norm: dict):
         return train_transform(
             crop=crop, scale=tuple(aug.get("random_resized_crop_scale", (0.08, 1.0))), hflip=bool(aug.get("hflip", True)),
             color_jitter=aug.get("color_jitter"), resize_short_range=tuple(short) if short else None,
+            resize_short_inverse_uniform=bool(aug.get("short_side_inverse_uniform", False)),
             **norm_kwargs(norm),
         )
     # ViT track (VideoMAE): random resized crop, flip, RandAugment on uint8 frames, then random erasing.

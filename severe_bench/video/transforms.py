@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -92,11 +93,31 @@ def three_crops(video: torch.Tensor, size: int) -> list[torch.Tensor]:
     return [video[..., y:y + size, x:x + size] for y in ys]
 
 
+class RandomShortSideScale(v2.Transform):
+    """PySlowFast ``random_short_side_scale_jitter``: the short side goes to a random size in [lo, hi], drawn
+    uniformly or, with ``inverse_uniform`` (``DATA.INV_UNIFORM_SAMPLE``), as 1 / U(1 / hi, 1 / lo)."""
+
+    def __init__(self, lo: int, hi: int, inverse_uniform: bool = False):
+        super().__init__()
+        self.lo, self.hi, self.inverse_uniform = int(lo), int(hi), bool(inverse_uniform)
+
+    def make_params(self, flat_inputs) -> dict:
+        if self.inverse_uniform:
+            size = 1.0 / torch.empty(()).uniform_(1.0 / self.hi, 1.0 / self.lo).item()
+        else:
+            size = torch.empty(()).uniform_(float(self.lo), float(self.hi)).item()
+        return {"size": int(round(size))}
+
+    def transform(self, inpt, params: dict):
+        return self._call_kernel(F.resize, inpt, size=[params["size"]], antialias=True)
+
+
 def train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0), hflip: bool = True,
                     color_jitter: Sequence[float] | None = (0.4, 0.4, 0.4, 0.2),
                     mean: Sequence[float] | None = IMAGENET_MEAN, std: Sequence[float] | None = IMAGENET_STD,
                     channel_order: str = "RGB", ratio: Sequence[float] = (3 / 4, 4 / 3),
-                    resize_short_range: Sequence[int] | None = None) -> ClipTransform:
+                    resize_short_range: Sequence[int] | None = None,
+                    resize_short_inverse_uniform: bool = False) -> ClipTransform:
     """Training augmentation, identical for all frames of a clip. Output (C, T, crop, crop) float32.
 
     Default (SEVERE action recognition): RandomResizedCrop(crop, scale, ratio), horizontal flip, colour jitter
@@ -107,7 +128,7 @@ def train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0), hflip
     ops: list[v2.Transform] = []
     if resize_short_range is not None:
         lo, hi = (int(v) for v in resize_short_range)
-        ops += [v2.RandomShortestSize(list(range(lo, hi + 1)), antialias=True), v2.RandomCrop(crop)]
+        ops += [RandomShortSideScale(lo, hi, resize_short_inverse_uniform), v2.RandomCrop(crop)]
     else:
         ops.append(v2.RandomResizedCrop(crop, scale=tuple(scale), ratio=tuple(ratio), antialias=True))
     if hflip:
