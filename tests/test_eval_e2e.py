@@ -65,22 +65,22 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
 
 
 def test_interrupted_run_resumes(tiny_suite, tmp_path, monkeypatch):
-    from severe_bench.engine import finetune
+    from severe_bench.engine import trainer
 
     out = tmp_path / "run"
-    real_save = finetune.save_state
+    real_save = trainer.save_state
 
-    def save_then_die(*args):
-        real_save(*args)
+    def save_then_die(*args, **kwargs):
+        real_save(*args, **kwargs)
         raise KeyboardInterrupt  # killed right after the first pass was saved
 
-    monkeypatch.setattr(finetune, "save_state", save_then_die)
+    monkeypatch.setattr(trainer, "save_state", save_then_die)
     r = CliRunner().invoke(cli, ["eval", "-c", "scratch", "-t", "synth_motion", "--profile", "smoke", "--workers", "0",
                                  "--data-root", str(tiny_suite), "--out", str(out)])
     assert r.exit_code != 0
     assert (out / "synth_motion" / "seed0" / "state.pt").exists()
     assert not (out / "synth_motion" / "seed0" / "result.json").exists()
-    monkeypatch.setattr(finetune, "save_state", real_save)
+    monkeypatch.setattr(trainer, "save_state", real_save)
     log = _eval(["-t", "synth_motion", "--data-root", str(tiny_suite), "--out", str(out)])
     assert "resuming from pass 1/2" in log
     assert "pass 1/2:" not in log  # the finished pass is not trained again

@@ -21,14 +21,19 @@ import click
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder for results.")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Seed (repeatable). Default: 0.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--workers", default=2, show_default=True, type=int, help="DataLoader workers per loader.")
+@click.option("--workers", default=None, type=click.IntRange(min=0),
+              help="Decoding processes per training process (0: decode in the main process). "
+                   "Default: the cores available to each process.")
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "bf16", "fp32"]),
+              help="auto: bf16 autocast on CUDA, fp32 elsewhere. Recorded in the result; not a protocol value.")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (CUDA; first steps are slow).")
 @click.option("--label", default=None, help="Method name in tables (default: checkpoint name).")
 @click.option("--arch", default=None, help="Architecture when the checkpoint file does not tell (e.g. r2plus1d_18).")
 @click.option("--allow-partial", is_flag=True, help="Evaluate even if backbone weights are missing (recorded).")
 @click.option("--trust-checkpoint", is_flag=True, help="Unpickle the checkpoint fully (only for files you trust).")
 @click.option("--restart", is_flag=True, help="Discard unfinished or finished runs in --out and start again.")
-def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, device, workers, label, arch,
-             allow_partial, trust_checkpoint, restart):
+def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, device, workers, precision,
+             compile_model, label, arch, allow_partial, trust_checkpoint, restart):
     """Fine-tune/evaluate CHECKPOINT on each task and write one result JSON per task and seed.
 
     \b
@@ -44,6 +49,15 @@ def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, de
     ids = list(task_ids) if task_ids else suite_tasks(suite or "synth")
     opts = EvalOptions(checkpoint=checkpoint, out_dir=Path(out_dir), data_root=data_root, profile=profile,
                        seeds=tuple(seeds) or (0,), device=device, workers=workers, label=label, arch=arch,
-                       allow_partial=allow_partial, trust_checkpoint=trust_checkpoint, restart=restart)
-    paths = evaluate(ids, opts, log=click.echo)
+                       allow_partial=allow_partial, trust_checkpoint=trust_checkpoint, restart=restart,
+                       precision=precision, compile=compile_model)
+    from ..engine import distributed
+
+    try:
+        paths = evaluate(ids, opts, log=click.echo)
+        speaker = distributed.rank() == 0  # under torchrun only rank 0 reports
+    finally:
+        distributed.shutdown()
+    if not speaker:
+        return
     click.echo(f"\n{len(paths)} result file(s) in {out_dir}; make a table with: severe table {out_dir}")

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from ..video.reader import VideoDecodeError, open_video
 from ..video.sampling import test_clip_indices, train_clip_indices
+from ..video.transforms import TestViews
 from .clip_labels import clip_span, labels_in_span
 
 
@@ -72,9 +73,12 @@ class TrainClips(Dataset):
     def __len__(self):
         return len(self.samples) * self.clips_per_video
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
+        """``key``: an item index (in the pass of ``set_epoch``) or a ``(pass, index)`` pair (the trainer's
+        sampler; persistent workers learn the pass from it)."""
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         s = self.samples[i % len(self.samples)]
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = np.random.default_rng([self.seed, epoch, i])
         try:
             with open_video(self.root / s.video, frame_fps=s.meta.get("frame_fps")) as video:
                 idx = train_clip_indices(video.num_frames, video.fps, self.frames, rng=rng, **self.sampling)
@@ -85,13 +89,32 @@ class TrainClips(Dataset):
         label = s.label
         if self.clip_targets and "segments" in s.meta:
             label = labels_in_span(s.meta["segments"], *clip_span(idx, fps))
-        clip = self.transform(frames)  # transforms take (T, H, W, 3) frames
+        # the transform's draws (crop, flip, jitter) come from (seed, pass, index) too, never from the
+        # process-wide RNG: the same clip whether it is made in the main process or in any worker
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
+            clip = self.transform(frames)  # transforms take (T, H, W, 3) frames
+        aug = {}
+        if isinstance(clip, tuple):  # a split transform: uint8 clip + parameters for the device half
+            clip, aug = clip
         return {"ok": True, "clip": clip, "target": encode_target(label, self.label_mode, self.num_classes),
-                "video": s.video}
+                "video": s.video, "aug": aug}
+
+
+def decode_test_frames(path: Path, frames: int, num_clips: int, sampling: dict,
+                       frame_fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct frames (U, H, W, 3) of the ``num_clips`` evenly spaced test clips of a video, each decoded
+    once, and ``inverse`` (clips, T): the row of each clip frame."""
+    with open_video(path, frame_fps=frame_fps) as video:
+        idx = test_clip_indices(video.num_frames, video.fps, frames, num_clips=num_clips, **sampling)
+        idx = np.clip(idx, 0, video.num_frames - 1)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        return video.get_frames(unique), inverse.reshape(idx.shape)
 
 
 class TestClips(Dataset):
-    """One item per video: all its test clips (and spatial crops) stacked as (views, C, T, H, W)."""
+    """One item per video: all its test clips (and spatial crops) stacked as (views, C, T, H, W) — or, with a
+    ``TestViews`` transform, as uint8 (views, T, 3, H, W) made from each distinct frame resized once."""
 
     def __init__(self, samples, root: Path, sampling: dict, num_clips: int, transform,
                  label_mode: str = "single", num_classes: int | None = None):
@@ -105,12 +128,17 @@ class TestClips(Dataset):
     def __getitem__(self, i):
         s = self.samples[i]
         try:
-            clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling,
-                                      frame_fps=s.meta.get("frame_fps"))
+            if isinstance(self.transform, TestViews):
+                views = self.transform(*decode_test_frames(self.root / s.video, self.frames, self.num_clips,
+                                                           self.sampling, frame_fps=s.meta.get("frame_fps")))
+            else:
+                clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling,
+                                          frame_fps=s.meta.get("frame_fps"))
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
-        views = [self.transform(c) for c in clips]
-        views = torch.cat([v if v.dim() == 5 else v.unsqueeze(0) for v in views])
+        if not isinstance(self.transform, TestViews):
+            views = [self.transform(c) for c in clips]
+            views = torch.cat([v if v.dim() == 5 else v.unsqueeze(0) for v in views])
         return {"ok": True, "clip": views, "target": encode_target(s.label, self.label_mode, self.num_classes),
                 "video": s.video, "index": i}
 
@@ -119,13 +147,29 @@ def collate_ok(items):
     """Stack the decodable items; hand the failures back separately so the runner can count them."""
     ok = [it for it in items if it["ok"]]
     failed = [(it["video"], it["reason"]) for it in items if not it["ok"]]
-    batch = {"failed": failed, "videos": [it["video"] for it in ok]}
+    batch = {"failed": failed, "videos": [it["video"] for it in ok], "size": len(ok)}
     if ok:
         batch["clip"] = torch.stack([it["clip"] for it in ok])
         batch["target"] = torch.stack([it["target"] for it in ok])
+        batch["aug"] = {k: torch.stack([it["aug"][k] for it in ok]) for k in ok[0].get("aug", {})}
     return batch
 
 
 def collate_single(items):
     """Test loader: one video per batch."""
     return items[0]
+
+
+def collate_views(items):
+    """Test loader: the views of several videos concatenated (one forward pass), with each video's span."""
+    ok = [it for it in items if it["ok"]]
+    batch = {"failed": [(it["video"], it["reason"]) for it in items if not it["ok"]], "size": len(ok),
+             "videos": [it["video"] for it in ok], "targets": [it["target"] for it in ok],
+             "indices": [it["index"] for it in ok], "spans": []}
+    if ok:
+        lo = 0
+        for it in ok:
+            batch["spans"].append((lo, lo + len(it["clip"])))
+            lo += len(it["clip"])
+        batch["clip"] = torch.cat([it["clip"] for it in ok])
+    return batch

@@ -25,6 +25,8 @@ class RunContext:
     log: Callable[[str], None] = print
     # the values the checkpoint's scoped overrides set (already merged into task.protocol; for logs/records)
     overrides: dict = field(default_factory=dict)
+    precision: str = "auto"   # engine.trainer.PRECISIONS: how the step runs (not a protocol value)
+    compile: bool = False     # torch.compile the model's forward pass
 
 
 @dataclass
@@ -34,3 +36,5 @@ class Outcome:
     num_train: int
     num_test: int             # test videos scored (readable ones)
     predictions: dict = field(default_factory=dict)  # optional per-video outputs for the result folder
+    engine: dict = field(default_factory=dict)       # precision, layout, world size, workers (result "engine")
+    history: list = field(default_factory=list)      # per pass: loss, lr, seconds, clips/s

@@ -61,7 +61,6 @@ repeats them.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -73,16 +72,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SevereError
 from ..video.reader import VideoDecodeError, open_video
 from ..video.transforms import _ToModelInput
 from .context import Outcome, RunContext
-from .predictions import counting_predictions
 from .metrics import counting_metrics
+from .predictions import counting_predictions
 from .model import build_optimizer
-from .state import STATE_FILE, loader_kwargs, resume_state, save_state
+from . import distributed
+from .state import loader_kwargs
+from .trainer import PassSampler, Precision, fit, make_loader, optimise
 from .transforms import norm_kwargs
 
 # UCFRep frame numbers (start_frame, end_frame, temporal_bound) count extracted images from image_00001.jpg:
@@ -421,7 +421,7 @@ class SegmentDataset(Dataset):
 
 def collate_segments(items: list[dict]) -> dict:
     ok = [it for it in items if it["ok"]]
-    out = {"failed": [(it["video"], it["reason"]) for it in items if not it["ok"]]}
+    out = {"failed": [(it["video"], it["reason"]) for it in items if not it["ok"]], "size": len(ok)}
     if not ok:
         return out
     tmax = max(len(it["frames"]) for it in ok)
@@ -498,8 +498,10 @@ def _outputs_numpy(out) -> tuple:
 
 
 def train_batch(model, optimizer, batch: dict, cfg: CountingConfig, rng: np.random.Generator,
-                norm: _ToModelInput, device) -> list[float]:
-    """Track a batch of segments for up to ``train_steps`` optimisation steps (reference ``train_epoch``)."""
+                norm: _ToModelInput, device, forward=None) -> list[torch.Tensor]:
+    """Track a batch of segments for up to ``train_steps`` optimisation steps (reference ``train_epoch``);
+    returns each step's loss (device tensors). ``forward``: how to call the model (precision, DDP)."""
+    forward = forward or model
     frames = batch["frames"].to(device, non_blocking=True)
     lengths = batch["length"]
     L = lengths.numpy().astype(np.int64)
@@ -527,13 +529,11 @@ def train_batch(model, optimizer, batch: dict, cfg: CountingConfig, rng: np.rand
         t_right = np.where(m + 1 < L, nxt[rows, np.minimum(m + 1, L - 1)] + 1, 0)
         cls_l, box_l = anchor_targets(t_left, a, anchors, cfg.iou_bound)
         cls_r, box_r = anchor_targets(t_right, b, anchors, cfg.iou_bound)
-        out = model(x)
+        out = forward(x)
         loss = (side_loss(out[0], out[1], cls_l, box_l, cfg.box_weight)
                 + side_loss(out[2], out[3], cls_r, box_r, cfg.box_weight))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.item()))
+        optimise(optimizer, loss)
+        losses.append(loss.detach())
 
         # move every state forward and adopt the predicted lengths; restart those that left or collapsed
         pl, bl, pr, br = _outputs_numpy(out)
@@ -572,42 +572,76 @@ def _segment_items(samples, cfg: CountingConfig, rng: np.random.Generator, skip:
     return [items[i] for i in order]
 
 
+class PassSegments(Dataset):
+    """The training segments of every pass, keyed ``(pass, index)``: a pass's segments, flips and order are
+    drawn from (seed, pass) alone, so the main process (sampler) and any worker (decoding) agree on them
+    without the loader being rebuilt."""
+
+    def __init__(self, samples, root: Path, cfg: CountingConfig, seed: int):
+        self.samples, self.root, self.cfg, self.seed = list(samples), Path(root), cfg, int(seed)
+        self._pass, self._items = None, []
+
+    def items(self, p: int) -> list[dict]:
+        if p != self._pass:
+            self._pass, self._items = p, _segment_items(self.samples, self.cfg, np.random.default_rng([self.seed, p, 0]), set())
+        return self._items
+
+    def __len__(self):  # the segment count of pass 0; other passes may differ by the few too-short segments
+        return len(self.items(0))
+
+    def __getitem__(self, key):
+        p, i = key
+        return SegmentDataset(self.items(p), self.root, self.cfg.crop)[i]
+
+
+class SegmentSampler(PassSampler):
+    """``(pass, index)`` keys of one pass's segments (already in their drawn order), this rank's share."""
+
+    def __init__(self, segments: PassSegments, rank: int = 0, world: int = 1):
+        super().__init__(len(segments), segments.seed, shuffle=False, rank=rank, world=world)
+        self.segments = segments
+
+    def set_pass(self, pass_index: int) -> None:
+        super().set_pass(pass_index)
+        self.n = len(self.segments.items(pass_index))
+
+
 def run(ctx: RunContext) -> Outcome:
     proto = ctx.task.protocol
     cfg = CountingConfig.from_protocol(proto)
     if not ctx.train_samples:
         raise SevereError(f"task {ctx.task.id}: the training list is empty")
     torch.manual_seed(ctx.seed)
-    model = CountingNet(ctx.checkpoint.backbone, len(cfg.anchors)).to(ctx.device)
+    precision = Precision(ctx.device, ctx.precision, ctx.compile, channels_last=True)
+    model = precision.prepare(CountingNet(ctx.checkpoint.backbone, len(cfg.anchors)))
+    forward = precision.compiled(distributed.wrap(model, precision.device))
     optim_spec = proto["optimizer"]  # checkpoint overrides are already in ctx.task.protocol
     optimizer = build_optimizer(model, optim_spec, cfg.batch_size)
-    norm = _ToModelInput(**norm_kwargs(ctx.normalisation or {}), device=ctx.device)
+    norm = _ToModelInput(**norm_kwargs(ctx.normalisation or {}), device=precision.device)
 
-    state_path = ctx.work_dir / STATE_FILE
-    start_pass, unreadable = resume_state(state_path, model, optimizer, cfg.passes, ctx.log)
+    segments = PassSegments(ctx.train_samples, ctx.root, cfg, ctx.seed)
+    sampler = SegmentSampler(segments, distributed.rank(), distributed.world_size())
+    loader = make_loader(segments, cfg.batch_size, sampler, collate_segments, ctx.workers, ctx.device, seed=ctx.seed)
+    track = {}
 
-    for p in range(start_pass, cfg.passes):
-        t0 = time.time()
-        # segments, flips and tracking draws depend only on (seed, pass): a resumed run repeats them exactly
-        items = _segment_items(ctx.train_samples, cfg, np.random.default_rng([ctx.seed, p, 0]), set(unreadable))
-        track_rng = np.random.default_rng([ctx.seed, p, 1])
-        loader = DataLoader(SegmentDataset(items, ctx.root, cfg.crop), batch_size=cfg.batch_size, shuffle=False,
-                            collate_fn=collate_segments, **loader_kwargs(ctx.workers, ctx.device))
-        model.train()
-        losses = []
-        for batch in tqdm(loader, desc=f"{ctx.task.id} pass {p + 1}/{cfg.passes}", leave=False, disable=None):
-            for video, reason in batch["failed"]:
-                unreadable.setdefault(video, reason)
-            if "frames" in batch:
-                losses += train_batch(model, optimizer, batch, cfg, track_rng, norm, ctx.device)
-        if not losses:
-            raise SevereError(f"task {ctx.task.id}: pass {p + 1} had no training segment that could be decoded "
-                              f"({len(unreadable)} unreadable videos)")
-        save_state(state_path, model, optimizer, p + 1, unreadable)
-        ctx.log(f"  pass {p + 1}/{cfg.passes}: loss {float(np.mean(losses)):.4f}  {len(items)} segments, "
-                f"{len(losses)} steps  {time.time() - t0:.1f}s")
+    def on_pass_start(p: int) -> None:
+        # tracking draws depend only on (seed, pass, rank): a resumed run repeats them exactly
+        track["rng"] = np.random.default_rng([ctx.seed, p, 1, distributed.rank()])
 
-    predictions, test_failed = _test(model, ctx, cfg, norm)
+    def step_model(x):
+        with precision.autocast():
+            return tuple(o.float() for o in forward(precision.input(x)))
+
+    def train_batch_(batch: dict, p: int, step: int):
+        losses = train_batch(model, optimizer, batch, cfg, track["rng"], norm, precision.device, forward=step_model)
+        return torch.stack(losses).sum(), len(losses)
+
+    trained = fit(ctx=ctx, model=model, optimizer=optimizer, dataset=segments, batch_size=cfg.batch_size,
+                  passes=cfg.passes, train_batch=train_batch_, collate=collate_segments, precision=precision,
+                  on_pass_start=on_pass_start, loader=loader, sampler=sampler)
+    unreadable = trained.unreadable
+
+    predictions, test_failed = _test(model, ctx, cfg, norm, step_model)
     unreadable_all = {**unreadable, **test_failed}
     if not predictions:
         raise SevereError(f"task {ctx.task.id}: no test video could be decoded ({len(test_failed)} unreadable)")
@@ -615,16 +649,19 @@ def run(ctx: RunContext) -> Outcome:
     gt = np.array([v["gt"] for v in predictions.values()])
     metrics = {**counting_metrics(pred, gt), "num_scored": len(predictions)}
     return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
-                   num_test=len(predictions), predictions=counting_predictions(predictions, unreadable_all))
+                   num_test=len(predictions), predictions=counting_predictions(predictions, unreadable_all),
+                   engine={**precision.record(), "world_size": distributed.world_size(), "workers": ctx.workers},
+                   history=trained.history)
 
 
 @torch.no_grad()
-def _test(model, ctx: RunContext, cfg: CountingConfig, norm: _ToModelInput):
+def _test(model, ctx: RunContext, cfg: CountingConfig, norm: _ToModelInput, forward=None):
+    forward = forward or model
     model.eval()
     loader = DataLoader(SpanDataset(ctx.test_samples, ctx.root, cfg.crop), batch_size=1, shuffle=False,
                         collate_fn=_first, **loader_kwargs(ctx.workers, ctx.device))
     predictions, failed = {}, {}
-    for item in tqdm(loader, desc=f"{ctx.task.id} test", leave=False, disable=None):
+    for item in loader:
         if not item["ok"]:
             failed[item["video"]] = item["reason"]
             continue
@@ -635,7 +672,7 @@ def _test(model, ctx: RunContext, cfg: CountingConfig, norm: _ToModelInput):
             idx = window_indices(m, a, b, cfg.frames, cfg.context_left, cfg.context_right)
             outs = []
             for i in range(0, len(idx), cfg.batch_size):
-                outs.append(_outputs_numpy(model(gather_clips(frames, length, idx[i:i + cfg.batch_size], norm))))
+                outs.append(_outputs_numpy(forward(gather_clips(frames, length, idx[i:i + cfg.batch_size], norm))))
             return tuple(np.concatenate(parts) for parts in zip(*outs))
 
         est = estimate_count(predict, item["length"], cfg)

@@ -7,40 +7,43 @@ last pass's model on evenly spaced test clips. One runner serves four protocol n
 - ``linear``: linear evaluation (PROTOCOL.md §4): frozen backbone weights, BatchNorm statistics adapting
   (``backbone_mode: train``), new linear head; ``linear_frozen_bn``: the same with the backbone in eval mode.
 
-Every value comes from ``ctx.task.protocol``. State is saved after each pass and a rerun resumes from it.
+Every value comes from ``ctx.task.protocol``. The loop itself (precision, loader, progress, resume, DDP) is
+``trainer.fit``; this module holds what is particular to these protocols (losses, mixup, test aggregation).
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from ..data.clips import TestClips, TrainClips, collate_ok, collate_single
+from ..data.clips import TestClips, TrainClips, collate_ok, collate_views
 from ..errors import SevereError
 from .context import Outcome, RunContext
 from .metrics import classification_metrics, multilabel_metrics
 from .predictions import classification_predictions
 from .model import VideoClassifier, base_lr, build_optimizer, scaled_schedule, set_lr
 from .schedule import lr_at
-from .state import STATE_FILE, loader_kwargs, resume_state, save_state
-from .transforms import build_test_transform, build_train_transform
+from . import distributed
+from .state import loader_kwargs
+from .trainer import Precision, Progress, fit, optimise, sample_seed
+from .transforms import build_device_augment, build_test_views, build_train_transform
 
 
 def _mix(clips: torch.Tensor, targets: torch.Tensor, aug: dict, num_classes: int, gen: torch.Generator):
     """Mixup (alpha ``mixup``) or CutMix (alpha ``cutmix``), chosen with equal odds when both are on; labels
-    become smoothed soft targets. Same box for all frames of a clip, as VideoMAE does."""
+    become smoothed soft targets (timm's ``mixup_target``, built on the targets' device). Same box for all
+    frames of a clip, as VideoMAE does. timm's ``Mixup`` class itself is not used: it draws from the
+    process-wide numpy RNG (a resumed or multi-worker run would differ) and indexes a 4-D image batch."""
+    from timm.data.mixup import mixup_target
+
     smoothing = float(aug.get("label_smoothing", 0.0))
-    soft = torch.full((len(targets), num_classes), smoothing / num_classes)
-    soft.scatter_(1, targets.view(-1, 1), 1.0 - smoothing + smoothing / num_classes)
     mixup, cutmix = float(aug.get("mixup", 0) or 0), float(aug.get("cutmix", 0) or 0)
     if (mixup <= 0 and cutmix <= 0) or len(targets) < 2:
-        return clips, soft
+        return clips, mixup_target(targets, num_classes, 1.0, smoothing)
     use_cutmix = cutmix > 0 and (mixup <= 0 or torch.rand(1, generator=gen).item() < 0.5)
     alpha = cutmix if use_cutmix else mixup
     lam = float(np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=gen))).beta(alpha, alpha))
@@ -56,7 +59,7 @@ def _mix(clips: torch.Tensor, targets: torch.Tensor, aug: dict, num_classes: int
         lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
     else:
         clips = lam * clips + (1 - lam) * flipped
-    return clips, lam * soft + (1 - lam) * soft.flip(0)
+    return clips, mixup_target(targets, num_classes, lam, smoothing)
 
 
 def _loss(logits, target, kind: str) -> torch.Tensor:
@@ -95,52 +98,46 @@ def run(ctx: RunContext) -> Outcome:
     if head.get("init_std"):  # the reference linear head: N(0, std) weights, zero bias (eval_utils.freeze_backbone)
         torch.nn.init.normal_(model.head.weight, std=float(head["init_std"]))
         torch.nn.init.zeros_(model.head.bias)
-    model.to(ctx.device)
+    precision = Precision(ctx.device, ctx.precision, ctx.compile, channels_last=ctx.task.config.get("track") != "vit")
+    precision.prepare(model)
+    forward = precision.compiled(distributed.wrap(model, precision.device))
     optimizer = build_optimizer(model, optim_spec, batch)
     lr0 = base_lr(optim_spec, batch)
 
+    # workers decode, crop and flip on uint8; jitter, normalisation and erasing run batched on the device
     train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"], "short_video": proto.get("short_video")}, build_train_transform(proto, ctx.normalisation),
                           int(sched.get("clips_per_video", 1)), ctx.seed, label_mode, ctx.num_classes,
                           clip_targets=proto.get("train_targets") == "clip")
-    steps_per_pass = math.ceil(len(train_ds) / batch)
-
-    state_path = ctx.work_dir / STATE_FILE
-    start_pass, unreadable = resume_state(state_path, model, optimizer, passes, ctx.log)
+    device_augment = build_device_augment(ctx.normalisation, precision.device)
+    steps_per_pass = math.ceil(len(train_ds) / (batch * distributed.world_size()))
 
     aug = proto.get("train_augment", {})
     loss_kind = proto.get("loss", "cross_entropy")
-    for p in range(start_pass, passes):
-        t0 = time.time()
-        train_ds.set_epoch(p)
-        # mixup/cutmix draws depend only on (seed, pass), so a resumed run repeats them
-        mix_gen = torch.Generator().manual_seed(int(np.random.SeedSequence([ctx.seed, p]).generate_state(1)[0]))
-        model.train()
+
+    def on_pass_start(p: int) -> None:
         if backbone_mode == "eval":
             model.backbone.eval()  # BatchNorm statistics stay those of pre-training (linear_frozen_bn)
-        loader = DataLoader(train_ds, batch_size=batch, shuffle=True, drop_last=False, collate_fn=collate_ok,
-                            generator=torch.Generator().manual_seed(ctx.seed * 100003 + p),
-                            **loader_kwargs(ctx.workers, ctx.device))
-        losses = []
-        for step, b in enumerate(tqdm(loader, desc=f"{ctx.task.id} pass {p + 1}/{passes}", leave=False, disable=None)):
-            for video, reason in b["failed"]:
-                unreadable.setdefault(video, reason)
-            if "clip" not in b:
-                continue
-            set_lr(optimizer, lr_at(sched, lr0, p + step / steps_per_pass))
-            clips, target = b["clip"].to(ctx.device, non_blocking=True), b["target"].to(ctx.device)
-            if loss_kind == "soft_cross_entropy":
-                clips, target = _mix(clips, target, aug, ctx.num_classes, mix_gen)
-            loss = _loss(model(clips), target, loss_kind)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        save_state(state_path, model, optimizer, p + 1, unreadable)
-        mean_loss = float(np.mean(losses)) if losses else float("nan")
-        ctx.log(f"  pass {p + 1}/{passes}: loss {mean_loss:.4f}  lr {max(g['lr'] for g in optimizer.param_groups):.2e}  "
-                f"{time.time() - t0:.1f}s")
 
-    scores, labels, scored, test_failed = _test(model, ctx, proto, label_mode)
+    def train_batch(b: dict, p: int, step: int):
+        set_lr(optimizer, lr_at(sched, lr0, p + step / steps_per_pass))
+        clips = device_augment(b["clip"].to(precision.device, non_blocking=True), b["aug"])
+        clips = precision.input(clips)
+        target = b["target"].to(precision.device, non_blocking=True)
+        if loss_kind == "soft_cross_entropy":
+            # mixup/cutmix draws depend only on (seed, pass, step, rank), so a resumed run repeats them
+            gen = torch.Generator().manual_seed(sample_seed(ctx.seed, p, step, 1 + distributed.rank()))
+            clips, target = _mix(clips, target, aug, ctx.num_classes, gen)
+        with precision.autocast():
+            logits = forward(clips)
+        loss = _loss(logits.float(), target, loss_kind)
+        optimise(optimizer, loss)
+        return loss, 1
+
+    trained = fit(ctx=ctx, model=model, optimizer=optimizer, dataset=train_ds, batch_size=batch, passes=passes,
+                  train_batch=train_batch, collate=collate_ok, precision=precision, on_pass_start=on_pass_start)
+    unreadable = trained.unreadable
+
+    scores, labels, scored, test_failed = _test(model, ctx, proto, label_mode, precision)
     unreadable_all = {**unreadable, **test_failed}
     if not scored:
         raise SevereError(f"task {ctx.task.id}: no test video could be decoded ({len(test_failed)} unreadable)")
@@ -150,35 +147,54 @@ def run(ctx: RunContext) -> Outcome:
         metrics = classification_metrics(scores, labels, ctx.num_classes)
     preds = classification_predictions(scored, scores, labels, multilabel, ctx.num_classes, unreadable_all)
     return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
-                   num_test=len(scored), predictions=preds)
+                   num_test=len(scored), predictions=preds,
+                   engine=engine_record(precision, ctx), history=trained.history)
 
 
 @torch.no_grad()
-def _test(model, ctx: RunContext, proto: dict, label_mode: str):
+def _test(model, ctx: RunContext, proto: dict, label_mode: str, precision: Precision):
+    """All views of a test video are scored together; a loader batch holds enough videos that a forward
+    pass sees at least ``batch_size`` views. Under DDP each rank scores every world-th video and the
+    scores are gathered (rank order restored by video index)."""
     test = proto["test"]
-    ds = TestClips(ctx.test_samples, ctx.root, {**test, "short_video": proto.get("short_video")}, int(test["clips"]), build_test_transform(proto, ctx.normalisation),
-                   label_mode, ctx.num_classes)
-    loader = DataLoader(ds, batch_size=1, shuffle=False, collate_fn=collate_single,
-                        **loader_kwargs(ctx.workers, ctx.device))
+    ds = TestClips(ctx.test_samples, ctx.root, {**test, "short_video": proto.get("short_video")}, int(test["clips"]),
+                   build_test_views(proto), label_mode, ctx.num_classes)
+    to_input = build_device_augment(ctx.normalisation, precision.device)
+    views = int(test["clips"]) * int(test.get("spatial_crops", 1))
+    per_batch = max(1, math.ceil(int(proto["batch_size"]) / views))
+    rank, world = distributed.rank(), distributed.world_size()
+    mine = list(range(rank, len(ds), world))
+    loader = DataLoader(torch.utils.data.Subset(ds, mine), batch_size=per_batch, shuffle=False,
+                        collate_fn=collate_views, **loader_kwargs(ctx.workers, ctx.device))
     model.eval()
-    chunk = max(1, int(proto["batch_size"]))
     aggregate = test.get("aggregate", "mean_softmax")
-    scores, labels, videos, failed = [], [], [], {}
-    for item in tqdm(loader, desc=f"{ctx.task.id} test", leave=False, disable=None):
-        if not item["ok"]:
-            failed[item["video"]] = item["reason"]
-            continue
-        views = item["clip"]
-        logits = torch.cat([model(views[i:i + chunk].to(ctx.device)) for i in range(0, len(views), chunk)]).float()
-        if aggregate == "mean_softmax":
-            s = logits.softmax(-1).mean(0)
-        elif aggregate == "max_sigmoid":
-            s = logits.sigmoid().max(0).values
-        else:
-            raise ValueError(f"unknown test aggregate {aggregate!r}")
-        scores.append(s.cpu().numpy())
-        labels.append(item["target"].numpy())
-        videos.append(item["video"])
-    if not scores:
+    rows, failed = [], {}
+    progress = Progress(ctx.log, f"{ctx.task.id} test", 1, enabled=rank == 0)
+    progress.start_pass(0, len(loader))
+    for b in loader:
+        failed.update(dict(b["failed"]))
+        if b["size"]:
+            x = precision.input(to_input(b["clip"].to(precision.device, non_blocking=True)))
+            with precision.autocast():
+                logits = model(x).float()
+            for (lo, hi), video, target, index in zip(b["spans"], b["videos"], b["targets"], b["indices"]):
+                part = logits[lo:hi]
+                if aggregate == "mean_softmax":
+                    s = part.softmax(-1).mean(0)
+                elif aggregate == "max_sigmoid":
+                    s = part.sigmoid().max(0).values
+                else:
+                    raise ValueError(f"unknown test aggregate {aggregate!r}")
+                rows.append((index, video, s.cpu().numpy(), target.numpy()))
+        progress.update(b["size"])
+    progress.end_pass()
+    rows = sorted((r for part in distributed.gather_objects(rows) for r in part), key=lambda r: r[0])
+    failed = distributed.merge_dicts(failed)
+    if not rows:
         return np.zeros((0, ctx.num_classes)), np.zeros(0), [], failed
-    return np.stack(scores), np.stack(labels), videos, failed
+    return np.stack([r[2] for r in rows]), np.stack([r[3] for r in rows]), [r[1] for r in rows], failed
+
+
+def engine_record(precision: Precision, ctx: RunContext) -> dict:
+    """How the run was executed (not protocol values): recorded in the result."""
+    return {**precision.record(), "world_size": distributed.world_size(), "workers": ctx.workers}

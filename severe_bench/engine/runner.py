@@ -24,7 +24,9 @@ from ..errors import ConfigError, SevereError
 from ..provenance import code_version, device_info, utc_now
 from ..results import RESULT_FILE, SCHEMA, read_result, result_path, write_json
 from .context import RunContext
+from . import distributed
 from .state import STATE_FILE
+from .trainer import default_workers
 
 # protocol name -> module with ``run(ctx) -> Outcome``
 PROTOCOL_RUNNERS = {
@@ -62,12 +64,14 @@ class EvalOptions:
     profile: str = "full"
     seeds: tuple = (0,)
     device: str = "auto"
-    workers: int = 2
+    workers: int | None = None   # None: the cores available per process (engine.trainer.default_workers)
     label: str | None = None
     arch: str | None = None
     allow_partial: bool = False
     trust_checkpoint: bool = False
     restart: bool = False
+    precision: str = "auto"        # engine.trainer.PRECISIONS
+    compile: bool = False
 
 
 def pick_device(name: str) -> torch.device:
@@ -136,7 +140,9 @@ def _flops(info: dict, proto: dict):
 def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] = print) -> list[Path]:
     from ..checkpoints import load_checkpoint
 
-    device = pick_device(opts.device)
+    device = distributed.setup(pick_device(opts.device))  # under torchrun: this rank's device
+    if distributed.rank() != 0:
+        log = _quiet  # one rank speaks (and writes); the others train their share
     loaded = load_checkpoint(opts.checkpoint, arch=opts.arch, allow_partial=opts.allow_partial, trust=opts.trust_checkpoint)
     info = loaded.info
     arch = info["architecture"]
@@ -190,6 +196,9 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     info = loaded.info
     work = result_path(opts.out_dir, task.id, seed).parent
     work.mkdir(parents=True, exist_ok=True)
+    writer = distributed.rank() == 0
+    if writer:
+        log = run_log(log, work / RUN_LOG)
     # A saved state resumes only the run it came from: same protocol, checkpoint, seed and video lists.
     signature = {"protocol_hash": task.protocol_hash, "overrides_hash": overrides_hash(applied),
                  "checkpoint_sha256": info.get("sha256"), "seed": seed,
@@ -207,14 +216,17 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         if prev is None and (work / STATE_FILE).exists():
             raise SevereError(f"{work / STATE_FILE} has no run.json saying which run it belongs to; "
                               "use another --out or pass --restart to discard it")
-    if opts.restart:
+    distributed.barrier()  # every rank has read the previous signature before rank 0 replaces it
+    if opts.restart and writer:
         for stale in (STATE_FILE, RESULT_FILE):
             (work / stale).unlink(missing_ok=True)
-    write_json(sig_path, signature)
+    if writer:
+        write_json(sig_path, signature)
+    distributed.barrier()
 
     subset_hash = None
     if task.train_subset:
-        subset_hash = write_sample_list(train, work / "train_subset.txt")
+        subset_hash = sample_list_hash(train) if not writer else write_sample_list(train, work / "train_subset.txt")
     log(f"{task.id} seed {seed}: {len(train)} train / {len(test)} test videos, "
         f"protocol {task.protocol['name']} {task.protocol_hash} ({task.profile})")
     for a in applied:
@@ -223,7 +235,8 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     ctx = RunContext(
         task=run_task, root=root, train_samples=train, test_samples=test, num_classes=num_classes,
         checkpoint=_fresh(loaded, seed), normalisation=effective_normalisation(run_task.protocol, info), seed=seed,
-        device=device, work_dir=work, workers=opts.workers, log=log, overrides=merged_values(applied),
+        device=device, work_dir=work, workers=opts.workers if opts.workers is not None else default_workers(),
+        log=log, overrides=merged_values(applied), precision=opts.precision, compile=opts.compile,
     )
     runner = importlib.import_module(PROTOCOL_RUNNERS[run_task.protocol["name"]])
     t0 = time.time()
@@ -254,6 +267,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         "code_version": code_version(),
         "device": device_info(device),
         "wall_time_s": round(wall, 2),
+        "engine": {**outcome.engine, "history": outcome.history},
         "data": {"root": str(root), "num_train": outcome.num_train, "num_train_full": full_train,
                  "num_test": len(test), "num_test_scored": outcome.num_test, "num_classes": num_classes,
                  "train_subset_hash": subset_hash,
@@ -264,10 +278,14 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         "created_at": utc_now(),
     }
     path = result_path(opts.out_dir, task.id, seed)
+    if not writer:
+        distributed.barrier()  # rank 0 writes the result
+        return path
     if outcome.predictions:
         write_json(work / "predictions.json", outcome.predictions)
     write_json(path, result)
     (work / STATE_FILE).unlink(missing_ok=True)  # the result is final; the training state is not needed
+    distributed.barrier()
     shown = f"{value:.4g}" if isinstance(value, (int, float)) and value == value else str(value)
     log(f"{task.id} seed {seed}: {metric['name']} = {shown}{metric.get('unit', '')}  "
         f"(unreadable videos: {len(outcome.unreadable)}; {wall:.0f}s) -> {path}")
@@ -278,6 +296,22 @@ def _at(values: dict, dotted: str):
     for key in dotted.split("."):
         values = values[key]
     return values
+
+
+RUN_LOG = "run.log"
+
+
+def run_log(log: Callable[[str], None], path: Path) -> Callable[[str], None]:
+    """``log`` that also appends each line, time-stamped, to the run's log file beside its result."""
+    def both(msg: str) -> None:
+        log(msg)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{utc_now()} {msg}\n")
+    return both
+
+
+def _quiet(_msg: str) -> None:
+    pass
 
 
 def _fresh(loaded, seed: int):

@@ -5,23 +5,13 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 
-from ..video.transforms import ClipTransform, _ToModelInput, test_transform, train_transform
+from ..video.transforms import SplitTrainTransform, TestViews, split_train_transform, test_transform
+from .device_augment import DeviceAugment
 
 
 def norm_kwargs(norm: dict) -> dict:
     """The effective normalisation values (``RunContext.normalisation``) as ``_ToModelInput`` keywords."""
     return {"mean": norm.get("mean"), "std": norm.get("std"), "channel_order": norm.get("channel_order", "RGB")}
-
-
-class _EraseThenKeep:
-    """Random erasing on the model input (C, T, H, W): one box for all frames of the clip."""
-
-    def __init__(self, inner: ClipTransform, p: float):
-        self.inner, self.erase = inner, v2.RandomErasing(p=p, value=0)
-
-    def __call__(self, clip) -> torch.Tensor:
-        x = self.inner(clip)  # (C, T, H, W)
-        return self.erase(x.transpose(0, 1)).transpose(0, 1).contiguous()
 
 
 class RandAugmentTimm(v2.RandAugment):
@@ -65,31 +55,43 @@ class RandAugmentTimm(v2.RandAugment):
         return self._unflatten_and_insert_image_or_video(flat, video)
 
 
-def build_train_transform(proto: dict, norm: dict):
+def build_train_transform(proto: dict, norm: dict | None = None) -> SplitTrainTransform:
+    """The worker half of the training augmentation (decode -> crop/flip[/RandAugment] on uint8); colour
+    jitter and random erasing draw their parameters here and run on the device (``build_device_augment``).
+    CNN track: random resized crop (or short-side jitter + random crop), flip, colour jitter. ViT track
+    (VideoMAE): random resized crop, flip, RandAugment on uint8 frames, then random erasing."""
     aug = proto.get("train_augment", {})
+    ra = aug.get("randaugment")
     crop = int(proto["input"]["crop"])
     short = aug.get("short_side_scale")
-    if not aug.get("randaugment"):
-        return train_transform(
-            crop=crop, scale=tuple(aug.get("random_resized_crop_scale", (0.08, 1.0))), hflip=bool(aug.get("hflip", True)),
-            color_jitter=aug.get("color_jitter"), resize_short_range=tuple(short) if short else None,
-            resize_short_inverse_uniform=bool(aug.get("short_side_inverse_uniform", False)),
-            **norm_kwargs(norm),
-        )
-    # ViT track (VideoMAE): random resized crop, flip, RandAugment on uint8 frames, then random erasing.
-    ra = aug["randaugment"]
-    ops = [v2.RandomResizedCrop(crop, scale=tuple(aug.get("random_resized_crop_scale", (0.08, 1.0))), antialias=True)]
-    if aug.get("hflip", True):
-        ops.append(v2.RandomHorizontalFlip())
-    mean = norm.get("mean")
-    fill = [int(round(255 * m)) for m in mean] if mean else None  # timm/VideoMAE fill with the mean colour
-    ops.append(RandAugmentTimm(ra["num_ops"], ra["magnitude"], ra.get("magnitude_std", 0.0), fill=fill))
-    inner = ClipTransform(v2.Compose(ops), _ToModelInput(**norm_kwargs(norm)))
-    p = float(aug.get("random_erasing", 0) or 0)
-    return _EraseThenKeep(inner, p) if p > 0 else inner
+    return split_train_transform(
+        crop=crop, scale=tuple(aug.get("random_resized_crop_scale", (0.08, 1.0))), hflip=bool(aug.get("hflip", True)),
+        color_jitter=None if aug.get("randaugment") else aug.get("color_jitter"),
+        resize_short_range=tuple(short) if short and not aug.get("randaugment") else None,
+        resize_short_inverse_uniform=bool(aug.get("short_side_inverse_uniform", False)),
+        randaugment=RandAugmentTimm(ra["num_ops"], ra["magnitude"], ra.get("magnitude_std", 0.0), fill=_mean_fill(norm))
+        if ra else None,
+        erase_p=float(aug.get("random_erasing", 0) or 0) if aug.get("randaugment") else 0.0,
+    )
+
+
+def _mean_fill(norm: dict | None):
+    mean = (norm or {}).get("mean")
+    return [int(round(255 * m)) for m in mean] if mean else None  # timm/VideoMAE fill with the mean colour
+
+
+def build_device_augment(norm: dict, device=None) -> DeviceAugment:
+    """The device half: jitter, scaling, normalisation, channel order, erasing, batched."""
+    return DeviceAugment(**norm_kwargs(norm), device=device)
 
 
 def build_test_transform(proto: dict, norm: dict):
     test = proto["test"]
     return test_transform(resize_short=int(test["resize"]), crop=int(test["crop"]),
                           spatial_crops=int(test.get("spatial_crops", 1)), **norm_kwargs(norm))
+
+
+def build_test_views(proto: dict) -> TestViews:
+    """Test views shipped as uint8 (each distinct frame resized once); the device normalises them."""
+    test = proto["test"]
+    return TestViews(int(test["resize"]), int(test["crop"]), int(test.get("spatial_crops", 1)))

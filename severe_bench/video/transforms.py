@@ -152,3 +152,88 @@ def test_transform(resize_short: int = 128, crop: int = 112, mean: Sequence[floa
 
 
 test_transform.__test__ = False  # a library function, not a pytest test (it starts with "test_")
+
+
+class SplitTrainTransform:
+    """The worker half of a training augmentation whose other half runs batched on the model's device
+    (``engine.device_augment.DeviceAugment``): ``spatial`` (crop/resize, flip, RandAugment) runs here on
+    uint8 at training resolution; colour jitter and random erasing only draw their parameters here, in the
+    same order of draws as the all-CPU ``v2.Compose`` pipeline, so a seed gives the same augmentation.
+
+    ``__call__(frames) -> (uint8 (T, 3, crop, crop), params)``; ``params`` holds ``jitter_order`` (4,) long and
+    ``jitter_factors`` (4,) float (NaN: op off) when jitter is on, ``erase_boxes`` (4,) long (top, left,
+    height, width; height 0: not erased) when erasing is on."""
+
+    def __init__(self, spatial: v2.Transform, color_jitter: Sequence[float] | None = None, erase_p: float = 0.0):
+        self.spatial = spatial
+        self.jitter = v2.ColorJitter(*color_jitter) if color_jitter is not None and any(color_jitter) else None
+        self.erase = v2.RandomErasing(p=float(erase_p), value=0) if erase_p and erase_p > 0 else None
+
+    def __call__(self, clip):
+        video = self.spatial(as_video_tensor(clip)).as_subclass(torch.Tensor).contiguous()
+        params = {}
+        if self.jitter is not None:
+            p = self.jitter.make_params([])
+            params["jitter_order"] = p["fn_idx"].to(torch.long)
+            params["jitter_factors"] = torch.tensor([float("nan") if p[k] is None else float(p[k]) for k in
+                                                     ("brightness_factor", "contrast_factor", "saturation_factor",
+                                                      "hue_factor")], dtype=torch.float32)
+        if self.erase is not None:
+            box = torch.zeros(4, dtype=torch.long)
+            if torch.rand(1) < self.erase.p:  # torchvision's _RandomApplyTransform draw, then the box
+                e = self.erase.make_params([video])
+                box = torch.tensor([e["i"], e["j"], e["h"], e["w"]], dtype=torch.long)
+            params["erase_boxes"] = box
+        return video, params
+
+    def __repr__(self):
+        return f"SplitTrainTransform(spatial={self.spatial}, jitter={self.jitter}, erase={self.erase})"
+
+
+def split_train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0), hflip: bool = True,
+                          color_jitter: Sequence[float] | None = (0.4, 0.4, 0.4, 0.2),
+                          ratio: Sequence[float] = (3 / 4, 4 / 3), resize_short_range: Sequence[int] | None = None,
+                          randaugment: v2.Transform | None = None, erase_p: float = 0.0,
+                          resize_short_inverse_uniform: bool = False) -> SplitTrainTransform:
+    """``train_transform``'s augmentation (plus the ViT track's RandAugment and random erasing) as a
+    worker half (spatial on uint8) and parameters for the device half. ``randaugment``: the RandAugment
+    transform to apply after the flip (the ViT track's, on timm's scale)."""
+    ops: list[v2.Transform] = []
+    if resize_short_range is not None:
+        lo, hi = (int(v) for v in resize_short_range)
+        ops += [RandomShortSideScale(lo, hi, resize_short_inverse_uniform), v2.RandomCrop(crop)]
+    else:
+        ops.append(v2.RandomResizedCrop(crop, scale=tuple(scale), ratio=tuple(ratio), antialias=True))
+    if hflip:
+        ops.append(v2.RandomHorizontalFlip())
+    if randaugment is not None:
+        ops.append(randaugment)
+    return SplitTrainTransform(v2.Compose(ops), color_jitter, erase_p)
+
+
+class TestViews:
+    """The deterministic test views of one video from its decoded frames, each distinct frame resized once:
+    short side -> ``resize_short``, then a centre crop or three crops along the long side (as
+    ``test_transform``). Output uint8 (clips * crops, T, 3, crop, crop), clip-major; the device normalises."""
+
+    def __init__(self, resize_short: int, crop: int, spatial_crops: int = 1):
+        if spatial_crops not in (1, 3):
+            raise ValueError(f"spatial_crops must be 1 or 3, got {spatial_crops}")
+        self.resize_short, self.crop, self.spatial_crops = int(resize_short), int(crop), int(spatial_crops)
+
+    def __call__(self, frames: np.ndarray, inverse: np.ndarray) -> torch.Tensor:
+        """``frames`` (U, H, W, 3) uint8: the distinct frames; ``inverse`` (clips, T): each clip frame's row."""
+        from torchvision.transforms.v2 import functional as TF
+
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        x = TF.resize(x, [self.resize_short], antialias=True)
+        if self.spatial_crops == 1:
+            x = TF.center_crop(x, [self.crop, self.crop])[None]        # (1, U, 3, c, c)
+        else:
+            x = torch.stack(three_crops(x, self.crop))                 # (3, U, 3, c, c)
+        inv = torch.as_tensor(np.asarray(inverse, dtype=np.int64))
+        views = x[:, inv]                                              # (crops, clips, T, 3, c, c)
+        return views.transpose(0, 1).reshape(-1, *views.shape[2:]).contiguous()
+
+
+TestViews.__test__ = False  # not a pytest class

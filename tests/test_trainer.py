@@ -1,0 +1,206 @@
+"""The shared training loop and the engine's speed paths: device-side augmentation equals the per-sample
+torchvision transforms for the same parameters, uint8 test views equal the per-clip transform, sampler and
+progress, and a killed run resumes to the same weights."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from severe_bench.engine.device_augment import DeviceAugment, color_jitter, erase_boxes
+from severe_bench.engine.finetune import _mix
+from severe_bench.engine.trainer import PassSampler, Precision, Progress, sample_seed
+from severe_bench.video.transforms import TestViews, split_train_transform, test_transform, train_transform
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _frames(seed=0, t=4, h=40, w=56):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=(1, h, w, 3))
+    return np.clip(base + rng.integers(-30, 30, size=(t, h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_batched_colour_jitter_equals_torchvision_per_sample(one_thread):
+    split = split_train_transform(crop=24, color_jitter=(0.4, 0.4, 0.4, 0.2))
+    clips, orders, factors = [], [], []
+    for i in range(6):
+        torch.manual_seed(i)
+        clip, p = split(_frames(i))
+        clips.append(clip)
+        orders.append(p["jitter_order"])
+        factors.append(p["jitter_factors"])
+    x = torch.stack(clips).float() / 255  # (B, T, 3, H, W)
+    got = color_jitter(x, torch.stack(orders), torch.stack(factors))
+    ref_jitter = v2.ColorJitter(0.4, 0.4, 0.4, 0.2)
+    for i in range(len(clips)):
+        f = factors[i].tolist()
+        params = {"fn_idx": orders[i], "brightness_factor": f[0], "contrast_factor": f[1],
+                  "saturation_factor": f[2], "hue_factor": f[3]}
+        want = ref_jitter.transform(tv_tensors.Video(x[i]), params)
+        assert torch.allclose(got[i], want.as_subclass(torch.Tensor), atol=2e-5), i
+    assert len({tuple(o.tolist()) for o in orders}) > 1, "samples draw their own op order"
+
+
+def test_split_pipeline_draws_what_the_cpu_pipeline_draws(one_thread):
+    frames = _frames(3)
+    # spatial half alone: bit-identical crop and flip for the same seed
+    torch.manual_seed(7)
+    cpu = train_transform(crop=24, color_jitter=None, mean=MEAN, std=STD)(frames)
+    torch.manual_seed(7)
+    clip, params = split_train_transform(crop=24, color_jitter=None)(frames)
+    dev = DeviceAugment(MEAN, STD)(clip[None], {k: v[None] for k, v in params.items()})[0]
+    assert torch.allclose(dev, cpu, atol=1e-6)
+    # with jitter: the same parameters; the CPU pipeline rounds to uint8 after each op, the device one not
+    torch.manual_seed(7)
+    cpu = train_transform(crop=24, mean=MEAN, std=STD)(frames)
+    torch.manual_seed(7)
+    clip, params = split_train_transform(crop=24)(frames)
+    dev = DeviceAugment(MEAN, STD)(clip[None], {k: v[None] for k, v in params.items()})[0]
+    assert (dev - cpu).abs().mean() < 4 / 255 / min(STD)
+
+
+def test_batched_erasing_equals_random_erasing(one_thread):
+    x = torch.randn(4, 3, 2, 20, 20)
+    split = split_train_transform(crop=20, color_jitter=None, erase_p=1.0)
+    boxes = []
+    for i in range(4):
+        torch.manual_seed(i)
+        boxes.append(split(_frames(i, h=30, w=30))[1]["erase_boxes"])
+    got = erase_boxes(x, torch.stack(boxes))
+    for i, (top, left, h, w) in enumerate(b.tolist() for b in boxes):
+        want = x[i].clone()
+        want[..., top:top + h, left:left + w] = 0
+        assert h > 0 and torch.equal(got[i], want)
+
+
+@pytest.mark.parametrize("crops", [1, 3])
+def test_uint8_test_views_equal_the_per_clip_transform(one_thread, crops):
+    frames = _frames(5, t=12, h=36, w=48)
+    idx = np.array([[0, 1, 2, 3], [2, 3, 4, 5], [8, 9, 10, 11]])
+    unique, inverse = np.unique(idx, return_inverse=True)
+    views = TestViews(32, 28, crops)(frames[unique], inverse.reshape(idx.shape))
+    got = DeviceAugment(MEAN, STD)(views)
+    ref = test_transform(resize_short=32, crop=28, spatial_crops=crops, mean=MEAN, std=STD)
+    want = torch.cat([v if v.dim() == 5 else v[None] for v in (ref(frames[row]) for row in idx)])
+    assert views.dtype == torch.uint8 and got.shape == want.shape
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_mixup_targets_live_on_the_clips_device():
+    """Soft targets are made where the targets are (the bug: built on the CPU, scattered with CUDA ones)."""
+    clips = torch.zeros(4, 3, 2, 8, 8, device="meta")
+    target = torch.tensor([0, 1, 2, 1], device="meta")
+    aug = {"mixup": 0.8, "cutmix": 1.0, "label_smoothing": 0.1}
+    for seed in range(4):
+        x, soft = _mix(clips, target, aug, 5, torch.Generator().manual_seed(seed))
+        assert soft.device.type == "meta" and soft.shape == (4, 5) and x.device.type == "meta"
+    x, soft = _mix(torch.rand(4, 3, 2, 8, 8), torch.tensor([0, 1, 2, 1]), aug, 5, torch.Generator().manual_seed(0))
+    assert torch.allclose(soft.sum(1), torch.ones(4)) and soft.min() > 0
+
+
+def test_pass_sampler_order_depends_on_seed_and_pass_and_ranks_partition_it():
+    s = PassSampler(10, seed=3)
+    s.set_pass(1)
+    first = list(s)
+    assert first == list(s) and all(p == 1 for p, _ in first) and sorted(i for _, i in first) == list(range(10))
+    s.set_pass(2)
+    assert list(s) != first
+    ranks = [PassSampler(10, seed=3, rank=r, world=3) for r in range(3)]
+    for r in ranks:
+        r.set_pass(1)
+    shares = [list(r) for r in ranks]
+    assert all(len(sh) == 4 for sh in shares)
+    assert {i for sh in shares for _, i in sh} == set(range(10))
+    assert sample_seed(0, 1, 2) == sample_seed(0, 1, 2) != sample_seed(0, 1, 3)
+
+
+def test_progress_logs_rate_and_eta_when_not_a_terminal():
+    lines = []
+    prog = Progress(lines.append, "task", passes=2, every_s=0.0, terminal=False)
+    prog.start_pass(0, steps=4)
+    for _ in range(3):
+        prog.update(8)
+    prog.end_pass()
+    assert len(lines) == 3 and "pass 1/2 step 1/4" in lines[0]
+    assert "clips/s" in lines[-1] and "ETA pass" in lines[-1] and "run" in lines[-1]
+
+
+def test_precision_auto_is_fp32_on_cpu_and_bf16_autocast_when_asked():
+    p = Precision("cpu")
+    assert p.record()["precision"] == "fp32" and not p.channels_last
+    b = Precision("cpu", "bf16")
+    with b.autocast():
+        y = torch.nn.Linear(4, 4)(torch.randn(2, 4))
+    assert y.dtype == torch.bfloat16
+
+
+_TRAIN_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from types import SimpleNamespace
+    import torch
+    from torch import nn
+    from severe_bench.engine.trainer import Precision, fit, optimise, sample_seed
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 12
+        def __getitem__(self, key):
+            p, i = key
+            g = torch.Generator().manual_seed(sample_seed(0, p, i))
+            x = torch.randn(6, generator=g)
+            return {"x": x, "y": int(x.sum() > 0)}
+
+    def collate(items):
+        return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items]),
+                "y": torch.tensor([it["y"] for it in items])}
+
+    def train(work, kill_at=None):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        def step(b, p, s):
+            if (p, s) == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            loss = nn.functional.cross_entropy(model(b["x"]), b["y"])
+            optimise(opt, loss)
+            return loss, 1
+        ctx = SimpleNamespace(work_dir=Path(work), seed=0, workers=0, device=torch.device("cpu"),
+                              log=lambda m: None, task=SimpleNamespace(id="t"))
+        fit(ctx=ctx, model=model, optimizer=opt, dataset=Items(), batch_size=4, passes=3, train_batch=step,
+            collate=collate, precision=Precision("cpu"))
+        return model
+
+    if __name__ == "__main__":
+        train(sys.argv[1], kill_at=(1, 2))
+""")
+
+
+def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    script = tmp_path / "train_job.py"
+    script.write_text(_TRAIN_SCRIPT)
+    work_a, work_b = tmp_path / "a", tmp_path / "b"
+    work_a.mkdir()
+    work_b.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.run([sys.executable, str(script), str(work_b)], env=env, capture_output=True, text=True)
+    assert p.returncode == -9, p.stderr  # SIGKILL in the middle of pass 2
+    assert torch.load(work_b / "state.pt", weights_only=True)["passes_done"] == 1
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import train_job
+    finally:
+        sys.path.remove(str(tmp_path))
+    resumed = train_job.train(work_b)
+    uninterrupted = train_job.train(work_a)
+    for (k, a), (_, b) in zip(uninterrupted.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert not math.isnan(float(torch.load(work_b / "state.pt", weights_only=True)["history"][-1]["loss"]))
