@@ -89,16 +89,17 @@ def make_videos(folder: Path, n: int, seconds: float = 7.0, fps: int = 25, size=
 # --- datasets that only decode (the raw-decode baselines) ------------------------------------------------
 
 class RawTrainDecode(torch.utils.data.Dataset):
-    def __init__(self, samples, root, spec, seed=0):
+    def __init__(self, samples, root, spec, clips_per_video=1, seed=0):
         self.samples, self.root, self.spec, self.seed = samples, Path(root), spec, seed
+        self.clips_per_video = clips_per_video
 
     def __len__(self):
-        return len(self.samples)
+        return len(self.samples) * self.clips_per_video
 
     def __getitem__(self, key):
         p, i = key
         rng = np.random.default_rng([self.seed, p, i])
-        with open_video(self.root / self.samples[i].video) as v:
+        with open_video(self.root / self.samples[i % len(self.samples)].video) as v:
             kw = {"stride": self.spec["stride"]} if "stride" in self.spec else {"target_fps": self.spec["fps"]}
             idx = train_clip_indices(v.num_frames, v.fps, self.spec["frames"], rng=rng, short_video="loop", **kw)
             return {"ok": True, "clip": torch.from_numpy(v.get_frames(idx)), "target": torch.tensor(0), "video": "",
@@ -150,13 +151,13 @@ def timed_loop(loader, consume, device, passes: int, sampler=None, warm_batches:
     return clips / (time.perf_counter() - t0) if t0 and clips else float("nan")
 
 
-def bench_train(arch, spec, samples, root, workers, device, model, passes, precision):
+def bench_train(arch, spec, samples, root, workers, device, model, passes, precision, clips_per_video):
     batch = spec["batch"]
     split = split_train_transform(crop=spec["crop"], color_jitter=None if arch.startswith("vit") else (0.4, 0.4, 0.4, 0.2),
                                   randaugment={"num_ops": 4, "magnitude": 7} if arch.startswith("vit") else None,
                                   erase_p=0.25 if arch.startswith("vit") else 0.0)
-    ds = TrainClips(samples, root, _sampling(spec), split, 1, 0, "single", 4)
-    raw = RawTrainDecode(samples, root, spec)
+    ds = TrainClips(samples, root, _sampling(spec), split, clips_per_video, 0, "single", 4)
+    raw = RawTrainDecode(samples, root, spec, clips_per_video)
     out = {}
     sampler = PassSampler(len(raw), 0)
     loader = make_loader(raw, batch, sampler, collate_ok, workers, device, seed=0)
@@ -288,6 +289,8 @@ def main(argv=None):
                                                          "(default on CUDA)")
     ap.add_argument("--videos", type=int, default=None, help="generated videos (default 8 on CPU, 64 on CUDA)")
     ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--clips-per-video", type=int, default=None,
+                    help="train clips per video and pass (default: enough for >= 8 batches a pass)")
     ap.add_argument("--workers", type=int, default=None, help="default: the cores available")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--compile", action="store_true")
@@ -314,7 +317,8 @@ def main(argv=None):
     for arch, spec in configs.items():
         precision = Precision(device, args.precision, args.compile, channels_last=not arch.startswith("vit"))
         model = _model(arch, device, precision) if with_model else None
-        tr = bench_train(arch, spec, samples, root, workers, device, model, args.passes, precision)
+        cpv = args.clips_per_video or max(1, math.ceil(8 * spec["batch"] / n))
+        tr = bench_train(arch, spec, samples, root, workers, device, model, args.passes, precision, cpv)
         te = bench_test(arch, spec, samples, root, workers, device, model, precision)
         report["results"][arch] = {"spec": spec, "precision": precision.record(), "train": tr, "test": te}
         _print(arch, spec, tr, te)

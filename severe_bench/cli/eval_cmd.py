@@ -27,13 +27,24 @@ import click
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "bf16", "fp32"]),
               help="auto: bf16 autocast on CUDA, fp32 elsewhere. Recorded in the result; not a protocol value.")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (CUDA; first steps are slow).")
+@click.option("--launcher", default="none", show_default=True, type=click.Choice(["none", "slurm", "local"]),
+              help="none: run here. slurm: submit one submitit job per (task, seed) and return; a preempted or "
+                   "timed-out job is requeued and resumes. local: the same jobs through submitit's local executor.")
+@click.option("--partition", default=None, help="SLURM partition (--launcher slurm).")
+@click.option("--gpus", default=1, show_default=True, type=click.IntRange(min=0),
+              help="GPUs per job (--launcher); more than one runs the job's ranks as DDP.")
+@click.option("--time", "time_min", default=720, show_default=True, type=click.IntRange(min=1),
+              help="Time limit per job in minutes (--launcher).")
+@click.option("--cpus-per-gpu", default=8, show_default=True, type=click.IntRange(min=1),
+              help="CPU cores per job process (--launcher); the decoding workers default to them.")
 @click.option("--label", default=None, help="Method name in tables (default: checkpoint name).")
 @click.option("--arch", default=None, help="Architecture when the checkpoint file does not tell (e.g. r2plus1d_18).")
 @click.option("--allow-partial", is_flag=True, help="Evaluate even if backbone weights are missing (recorded).")
 @click.option("--trust-checkpoint", is_flag=True, help="Unpickle the checkpoint fully (only for files you trust).")
 @click.option("--restart", is_flag=True, help="Discard unfinished or finished runs in --out and start again.")
 def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, device, workers, precision,
-             compile_model, label, arch, allow_partial, trust_checkpoint, restart):
+             compile_model, launcher, partition, gpus, time_min, cpus_per_gpu, label, arch, allow_partial,
+             trust_checkpoint, restart):
     """Fine-tune/evaluate CHECKPOINT on each task and write one result JSON per task and seed.
 
     \b
@@ -53,6 +64,15 @@ def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, de
                        precision=precision, compile=compile_model)
     from ..engine import distributed
 
+    if launcher != "none":
+        from ..engine.launch import submit
+
+        jobs = submit(ids, opts, launcher, partition=partition, gpus=gpus, time_min=time_min, cpus_per_gpu=cpus_per_gpu)
+        for job in jobs:
+            click.echo(f"submitted job {job.job_id}")
+        click.echo(f"{len(jobs)} job(s), one per (task, seed); logs in {Path(out_dir) / '_submitit'}; "
+                   f"results appear in {out_dir} as they finish")
+        return
     try:
         paths = evaluate(ids, opts, log=click.echo)
         speaker = distributed.rank() == 0  # under torchrun only rank 0 reports

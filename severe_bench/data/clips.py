@@ -98,7 +98,7 @@ class TrainClips(Dataset):
         if isinstance(clip, tuple):  # a split transform: uint8 clip + parameters for the device half
             clip, aug = clip
         return {"ok": True, "clip": clip, "target": encode_target(label, self.label_mode, self.num_classes),
-                "video": s.video, "aug": aug}
+                "video": s.video, "aug": aug, "key": (epoch, i)}
 
 
 def decode_test_frames(path: Path, frames: int, num_clips: int, sampling: dict,

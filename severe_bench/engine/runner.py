@@ -35,6 +35,7 @@ PROTOCOL_RUNNERS = {
     "finetune_vit": "severe_bench.engine.finetune",
     "linear": "severe_bench.engine.finetune",
     "linear_frozen_bn": "severe_bench.engine.finetune",
+    "linear_cached": "severe_bench.engine.cached_probe",
     "counting": "severe_bench.engine.counting",
 }
 # the metrics each runner reports (engine/metrics.py); a task's reported metric must be one of them
@@ -42,6 +43,7 @@ _CLASSIFICATION = ("top1", "top5", "mean_class_accuracy")
 PROTOCOL_METRICS = {
     "finetune": _CLASSIFICATION, "finetune_vit": _CLASSIFICATION, "linear": _CLASSIFICATION,
     "linear_frozen_bn": _CLASSIFICATION,
+    "linear_cached": _CLASSIFICATION,
     "finetune_multilabel": ("map",), "counting": ("counting_error", "obo_accuracy"),
 }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in one go (< 8 min on one H100/H200-class GPU), appending its figures to
+# bench/RESULTS.md with device, date and command:
+#   1. bench/throughput.py at the protocol sizes with the model step (train + 10-clip test clips/s, ratios to
+#      the on-device ceiling, peak GPU memory) for R(2+1)D-18 32x112^2 b32 and ViT-B 16x224^2;
+#   2. bench/augment_compare.py at the R(2+1)D-18 training batch (own batched jitter vs torchvision vs kornia);
+#   3. the built-in synth suite under its own (non-smoke) protocol from scratch, each task's metric against
+#      chance (bench/learns_above_chance.py).
+# Usage (repository root, package importable): bash bench/gpu_check.sh [OUT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-/tmp/severe_gpu_check}"
+PY="${PYTHON:-python}"
+RESULTS=bench/RESULTS.md
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+DEVICE="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+DATE="$(date -u +%Y-%m-%d)"
+echo "## GPU check — $DEVICE, $DATE (bench/gpu_check.sh)" >> "$RESULTS"
+
+timeout 300 "$PY" bench/throughput.py --full --model --videos 64 --json "$OUT/throughput.json" \
+  --append-results "$RESULTS"
+
+{ echo; echo "Colour jitter per batch (\`$PY bench/augment_compare.py --full\`, $DEVICE, $DATE):"; echo '```';
+  timeout 60 "$PY" bench/augment_compare.py --full; echo '```'; } >> "$RESULTS"
+
+timeout 240 "$PY" -m severe_bench eval --checkpoint scratch --suite synth --out "$OUT/synth" --restart
+"$PY" bench/learns_above_chance.py "$OUT/synth" --append-results "$RESULTS" \
+  --command "$PY -m severe_bench eval --checkpoint scratch --suite synth --out $OUT/synth"
+tail -n 40 "$RESULTS"
