@@ -243,3 +243,39 @@ def test_charades_short_side_jitter_is_inverse_uniform():
     assert abs(sum(inv) / len(inv) - middle) < 1.2e-5
     assert abs(sum(uni) / len(uni) - 0.0033774) < 1.2e-5
     assert min(1 / v for v in inv) >= 256 and max(1 / v for v in inv) <= 340
+
+
+def _multilabel_run(root, work_dir, precise: int):
+    from severe_bench.checkpoints import load_checkpoint
+    from severe_bench.engine import finetune
+    from severe_bench.engine.context import RunContext
+
+    tiny = {"input": {"frames": 2, "stride": 2, "stride_fps": 16, "crop": 16}, "batch_size": 2,
+            "train_augment": {"short_side_scale": [18, 20]},
+            "schedule": {"passes": 1, "clips_per_video": 1, "warmup_passes": 0, "milestones": [1]},
+            "test": {"clips": 1, "frames": 2, "stride": 2, "stride_fps": 16, "resize": 16, "crop": 16,
+                     "spatial_crops": 1},
+            "precise_bn_batches": precise}
+    task = get_task("synth_multilabel", overrides={"protocol": tiny})
+    train, test = registry.read_split(task, root, "train")[:4], registry.read_split(task, root, "test")[:1]
+    torch.manual_seed(0)
+    ckpt = load_checkpoint("scratch", count_flops=False)
+    logs = []
+    work_dir.mkdir()
+    ctx = RunContext(task=task, root=root, train_samples=train, test_samples=test, num_classes=task.num_classes,
+                     checkpoint=ckpt, normalisation=task.protocol["normalisation"], seed=0,
+                     device=torch.device("cpu"), work_dir=work_dir, workers=0, log=logs.append)
+    finetune.run(ctx)
+    return ckpt.backbone.state_dict(), logs
+
+
+def test_charades_recomputes_precise_batchnorm_statistics_before_testing(motion_root, tmp_path, one_thread):
+    assert get_task("charades").protocol["precise_bn_batches"] == 200  # PySlowFast BN.NUM_BATCHES_PRECISE
+    root = motion_root.parent / "synth_multilabel"
+    plain, _ = _multilabel_run(root, tmp_path / "a", 0)
+    precise, logs = _multilabel_run(root, tmp_path / "b", 2)
+    assert "  precise BatchNorm statistics from 2 training batches" in logs
+    weights = [k for k in plain if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert all(torch.equal(plain[k], precise[k]) for k in weights)  # same training, only the statistics differ
+    stats = [k for k in plain if k.endswith("running_var")]
+    assert all(not torch.equal(plain[k], precise[k]) for k in stats)

@@ -137,6 +137,9 @@ def run(ctx: RunContext) -> Outcome:
                   train_batch=train_batch, collate=collate_ok, precision=precision, on_pass_start=on_pass_start)
     unreadable = trained.unreadable
 
+    if int(proto.get("precise_bn_batches", 0) or 0) > 0:
+        _precise_bn(model, forward, train_ds, batch, passes, int(proto["precise_bn_batches"]), ctx, precision,
+                    device_augment)
     scores, labels, scored, test_failed = _test(model, ctx, proto, label_mode, precision)
     unreadable_all = {**unreadable, **test_failed}
     if not scored:
@@ -149,6 +152,38 @@ def run(ctx: RunContext) -> Outcome:
     return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
                    num_test=len(scored), predictions=preds,
                    engine=engine_record(precision, ctx), history=trained.history)
+
+
+def _precise_bn(model, forward, train_ds, batch: int, passes: int, num_batches: int, ctx: RunContext, precision,
+                device_augment) -> None:
+    """PySlowFast's precise BatchNorm (``BN.USE_PRECISE_STATS``): after training, the running statistics are
+    recomputed as the true average over ``num_batches`` training batches (fvcore ``update_bn_stats``), the
+    batches made as in training (same device-side augmentation)."""
+    from fvcore.nn.precise_bn import update_bn_stats
+
+    train_ds.set_epoch(passes)  # clips not used in training, reproducible from the seed
+    loader = DataLoader(train_ds, batch_size=batch, shuffle=True, drop_last=False, collate_fn=collate_ok,
+                        generator=torch.Generator().manual_seed(ctx.seed * 100003 + passes),
+                        **loader_kwargs(ctx.workers, ctx.device))
+
+    def inputs():
+        for b in loader:
+            if "clip" in b:
+                yield precision.input(device_augment(b["clip"].to(precision.device, non_blocking=True), b["aug"]))
+
+    class _Forward(torch.nn.Module):  # fvcore finds the BN layers on `model`; the forward runs as in training
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            with precision.autocast():
+                return forward(x)
+
+    n = min(num_batches, len(loader))
+    model.train()
+    update_bn_stats(_Forward(), inputs(), num_iters=n)
+    ctx.log(f"  precise BatchNorm statistics from {n} training batches")
 
 
 @torch.no_grad()
