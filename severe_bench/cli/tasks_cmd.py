@@ -125,4 +125,5 @@ def _section(task) -> str:
     name = task.protocol.get("name")
     if task.config.get("track") == "vit":
         return "6"
-    return {"linear": "4", "linear_frozen_bn": "4", "counting": "5.1", "finetune_multilabel": "5.2"}.get(name, "3")
+    return {"linear": "4", "linear_frozen_bn": "4", "linear_cached": "4", "counting": "5.1",
+            "finetune_multilabel": "5.2"}.get(name, "3")
