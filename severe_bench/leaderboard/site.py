@@ -274,7 +274,9 @@ def entry_html(entry: Entry, rec: dict) -> str:
         facts = _facts([("Backbone", esc(entry.backbone)), ("Pre-training", esc(entry.pretraining or "")),
                         ("Citation", esc(entry.citation or "")),
                         ("Paper", f'<a href="{esc(entry.paper)}">{esc(entry.paper)}</a>' if entry.paper else ""),
-                        ("Numbers from", esc(entry.source or ""))])
+                        ("Numbers from", esc(entry.source or "")),
+                        ("SEVERE mean / rank on this board", esc(f"{rec['severe_mean']:.1f} / {rec['avg_rank']:.2f}")
+                         if rec.get("severe_mean") is not None and rec.get("avg_rank") is not None else "")])
         cells = "".join(f"<tr><td>{esc(titles(t)[0])}</td><td class='mono'>{esc(t)}</td><td>{_fmt(c['mean'], c['unit'])}"
                         f"{' ± ' + str(c['std']) if c['std'] is not None else ''}</td></tr>" for t, c in rec["cells"].items())
         detail = f"<h3>Published values</h3><table class='plain'><thead><tr><th>Column</th><th>Task</th><th>Value ± std (3 seeds)</th></tr></thead><tbody>{cells}</tbody></table>"
@@ -291,7 +293,8 @@ def entry_html(entry: Entry, rec: dict) -> str:
                         ("Paper", f'<a href="{esc(entry.paper)}">{esc(entry.paper)}</a>' if entry.paper else ""),
                         ("Submitted", esc(rec.get("submitted_at") or "")), ("Added to the board", esc(entry.added_at or "")),
                         ("Environment", esc(f"Python {env.get('python', '?')} on {env.get('platform', '?')}; {pk}")),
-                        ("SEVERE mean / rank", esc(f"{rec['severe_mean']:.1f} / {rec['avg_rank']:.2f}") if rec.get("severe_mean") is not None else "")])
+                        ("SEVERE mean / rank", esc(f"{rec['severe_mean']:.1f} / {rec['avg_rank']:.2f}")
+                         if rec.get("severe_mean") is not None and rec.get("avg_rank") is not None else "")])
         summary = "".join(
             f"<tr><td>{esc(titles(t)[0])}</td><td class='mono'>{esc(t)}</td><td>{_fmt(c['mean'], c['unit'])}"
             f"{' ± ' + format(c['std'], '.1f' if c['unit'] == '%' else '.3f') if c['std'] is not None else ''}</td><td>{c['n']}</td>"
