@@ -49,13 +49,14 @@ def test_avid_cma_lr_reaches_only_the_action_recognition_finetunes():
 def test_tclr_input_convention_is_not_applied_to_charades():
     raw_bgr = {"mean": None, "std": None, "channel_order": "BGR"}
     info = _info("tclr")
-    for tid in ("ucf101", "gym99", "ucf101_linear", "ssv2_linear"):
+    for tid in ("ucf101", "gym99", "ucf101_linear", "ssv2_linear", "ucf101_linear_frozen_bn", "ucf101_linear_cached"):
         assert effective_normalisation(_runs(tid, "tclr"), info) == raw_bgr, tid
     charades = _runs("charades", "tclr")
     assert effective_normalisation(charades, info) == {"mean": [0.45] * 3, "std": [0.225] * 3, "channel_order": "RGB"}
     assert effective_normalisation(_runs("ucf101", "moco"), _info("moco")) == IMAGENET
     # TCLR's linear config also uses 32-frame clips (clip_duration 2.0) where the others use 16
-    assert _runs("ucf101_linear", "tclr")["input"]["frames"] == 32
+    for tid in ("ucf101_linear", "ucf101_linear_frozen_bn", "ucf101_linear_cached"):
+        assert _runs(tid, "tclr")["input"]["frames"] == _runs(tid, "tclr")["test"]["frames"] == 32, tid
     assert _runs("ucf101_linear", "moco")["input"]["frames"] == 16
 
 
@@ -214,3 +215,22 @@ def test_tasks_show_a_checkpoint_file_gets_the_overrides_of_its_codebase(tmp_pat
     assert "lr: 0.001  # override (avid_like; protocol value 0.0001)" in out.output
     charades = CliRunner().invoke(cli, ["tasks", "show", "charades", "--checkpoint", str(path)]).output
     assert "no override applies" in charades
+
+
+def test_cached_features_are_keyed_by_the_protocol_that_runs():
+    """The cached-probe feature store is not reused across an override change (the official hash is the same)."""
+    import torch
+
+    from severe_bench.checkpoints import load_checkpoint
+    from severe_bench.engine.cached_probe import _provenance
+    from severe_bench.engine.context import RunContext
+
+    task = get_task("ucf101_linear_cached")
+    ckpt = load_checkpoint("scratch", count_flops=False)
+    provenance = []
+    for run in (task, for_checkpoint(task, _info("tclr"))[0]):
+        ctx = RunContext(task=run, root=REPO, train_samples=[], test_samples=[], num_classes=101, checkpoint=ckpt,
+                         normalisation={}, seed=0, device=torch.device("cpu"), work_dir=REPO, log=lambda m: None)
+        provenance.append(_provenance(ctx, 4))
+    assert provenance[0]["protocol_hash"] == provenance[1]["protocol_hash"]
+    assert provenance[0]["effective_protocol_sha256"] != provenance[1]["effective_protocol_sha256"]

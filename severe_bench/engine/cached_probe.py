@@ -18,6 +18,7 @@ probes train on the same inputs and agree (tests/test_cached_probe.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -88,7 +89,10 @@ def _extract(backbone, loader, precision, to_input, progress, views_of=None):
 
 def _provenance(ctx: RunContext, views: int, dim: int | None = None) -> dict:
     info = ctx.checkpoint.info
-    return {"protocol_hash": ctx.task.protocol_hash, "checkpoint_sha256": info.get("sha256"),
+    # the protocol that runs (checkpoint overrides included: the official hash does not change with them)
+    effective = hashlib.sha256(json.dumps(ctx.task.protocol, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"protocol_hash": ctx.task.protocol_hash, "effective_protocol_sha256": effective,
+            "checkpoint_sha256": info.get("sha256"),
             "architecture": info.get("architecture"), "seed": ctx.seed, "train_views_per_video": views,
             "train_list_sha256": sample_list_hash(ctx.train_samples),
             "test_list_sha256": sample_list_hash(ctx.test_samples), "dtype": "float16", "feature_dim": dim}
