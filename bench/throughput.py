@@ -4,8 +4,11 @@ On generated UCF101-like videos (320x240, ~7 s at 25 fps, H.264 at ~500 kbit/s) 
 
 * **raw decode**: the frames a train clip (or a test video's clips) needs, decoded and nothing else, with the
   same workers, batch and sampler as the pipeline;
-* **pipeline**: the engine's own path (``TrainClips`` + split transform + loader + device augmentation, or
-  ``TestClips`` with uint8 ``TestViews`` + device normalisation), plus the model step when ``--model``;
+* **loader** (train): the worker side alone — ``TrainClips`` + split transform (decode, crop, flip, uint8) +
+  the persistent loader, batches moved to the device;
+* **pipeline**: the engine's whole data path (loader + batched device augmentation for train; ``TestClips``
+  with uint8 ``TestViews`` + device normalisation for test), plus the model step when ``--model``. On a CPU
+  the "device" is the CPU itself, so the pipeline's augmentation competes with decoding for the same cores;
 * **ceiling** (``--model``): the same step with tensors already on the device;
 * **decode at training resolution**: decord resizing while it decodes, against decoding full frames.
 
@@ -102,8 +105,10 @@ class RawTrainDecode(torch.utils.data.Dataset):
         with open_video(self.root / self.samples[i % len(self.samples)].video) as v:
             kw = {"stride": self.spec["stride"]} if "stride" in self.spec else {"target_fps": self.spec["fps"]}
             idx = train_clip_indices(v.num_frames, v.fps, self.spec["frames"], rng=rng, short_video="loop", **kw)
-            return {"ok": True, "clip": torch.from_numpy(v.get_frames(idx)), "target": torch.tensor(0), "video": "",
-                    "aug": {}}
+            frames = v.get_frames(idx)
+            # decoding only: ship one pixel, so the baseline holds no resize, crop or inter-process copy
+            return {"ok": True, "clip": torch.from_numpy(frames[:, 0, 0].copy()), "target": torch.tensor(0),
+                    "video": "", "aug": {}}
 
 
 class RawTestDecode(torch.utils.data.Dataset):
@@ -117,7 +122,7 @@ class RawTestDecode(torch.utils.data.Dataset):
         kw = {"stride": self.spec["stride"]} if "stride" in self.spec else {"target_fps": self.spec["fps"]}
         frames, inverse = decode_test_frames(self.root / self.samples[i].video, self.spec["frames"], self.spec["clips"],
                                              {**kw, "short_video": "loop"})
-        return {"ok": True, "clip": torch.from_numpy(frames)[: inverse.size], "target": torch.tensor(0), "video": "",
+        return {"ok": True, "clip": torch.from_numpy(frames[:, 0, 0].copy()), "target": torch.tensor(0), "video": "",
                 "index": i}
 
 
@@ -133,6 +138,9 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (workers 0: the CPU cost, robust on a busy host)
+
+
 def timed_loop(loader, consume, device, passes: int, sampler=None, warm_batches: int = 2) -> float:
     """clips/s over ``passes`` passes of ``loader`` after ``warm_batches`` (worker start-up excluded)."""
     clips, t0, seen = 0, None, 0
@@ -144,11 +152,11 @@ def timed_loop(loader, consume, device, passes: int, sampler=None, warm_batches:
             seen += 1
             if seen == warm_batches:
                 _sync(device)
-                t0 = time.perf_counter()
+                t0 = CLOCK()
             elif seen > warm_batches:
                 clips += n
     _sync(device)
-    return clips / (time.perf_counter() - t0) if t0 and clips else float("nan")
+    return clips / (CLOCK() - t0) if t0 and clips else float("nan")
 
 
 def bench_train(arch, spec, samples, root, workers, device, model, passes, precision, clips_per_video):
@@ -165,6 +173,14 @@ def bench_train(arch, spec, samples, root, workers, device, model, passes, preci
     del loader
     aug = DeviceAugment(MEAN, STD, device=device)
     step = _step(model, precision, batch) if model is not None else None
+
+    # the data path alone: workers decode, crop and ship uint8; the batch reaches the device
+    sampler = PassSampler(len(ds), 0)
+    loader = make_loader(ds, batch, sampler, collate_ok, workers, device, seed=0)
+    out["loader_clips_s"] = timed_loop(loader, lambda b: b["clip"].to(device, non_blocking=True).shape[0], device,
+                                       passes, sampler)
+    out["loader_to_raw_decode"] = out["loader_clips_s"] / out["raw_decode_clips_s"]
+    del loader
 
     def consume(b):
         x = aug(b["clip"].to(device, non_blocking=True), b["aug"])
@@ -297,7 +313,15 @@ def main(argv=None):
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "severe_bench" / "bench_videos"))
     ap.add_argument("--json", default=None)
     ap.add_argument("--append-results", default=None, help="append a Markdown entry to this RESULTS.md")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="rates from this process's CPU time (use with --workers 0): on a shared, busy machine the "
+                         "wall clock measures the other processes too")
     args = ap.parse_args(argv)
+    global CLOCK
+    if args.cpu_time:
+        if args.workers != 0:
+            ap.error("--cpu-time needs --workers 0 (worker processes' CPU time is not counted)")
+        CLOCK = time.process_time
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -305,14 +329,15 @@ def main(argv=None):
     full, with_model = args.full or cuda, args.model or cuda
     workers = default_workers() if args.workers is None else args.workers
     n = args.videos or (64 if cuda else 8)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) if not workers else 1))
+    # one intra-op thread unless the main process decodes alone on a wall clock (CPU time would count spinning)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) if not workers and not args.cpu_time else 1))
     paths, kbit = make_videos(Path(args.cache), n)
     root = Path(args.cache)
     samples = [Sample(video=p.name, label=0, id=p.stem) for p in paths]
     configs = FULL if full else SMALL
     report = {"device": _device_name(device), "workers": workers, "videos": n, "video_kbit_s": round(kbit, 1),
               "date": time.strftime("%Y-%m-%d", time.gmtime()), "command": "python " + shlex.join(sys.argv),
-              "sizes": "full" if full else "small", "results": {}}
+              "sizes": "full" if full else "small", "clock": "cpu" if args.cpu_time else "wall", "results": {}}
     print(f"{n} videos 320x240 ~7 s H.264 (mean {kbit:.0f} kbit/s); device {report['device']}; {workers} workers")
     for arch, spec in configs.items():
         precision = Precision(device, args.precision, args.compile, channels_last=not arch.startswith("vit"))
@@ -339,8 +364,12 @@ def main(argv=None):
 
 def _print(arch, spec, tr, te):
     def fmt(d):
-        parts = [f"raw decode {d['raw_decode_clips_s']:.1f}", f"pipeline {d['pipeline_clips_s']:.1f} clips/s",
-                 f"pipeline/raw decode {d['pipeline_to_raw_decode']:.2f}"]
+        parts = [f"raw decode {d['raw_decode_clips_s']:.1f} clips/s"]
+        if "loader_clips_s" in d:
+            parts += [f"loader (decode+crop+uint8) {d['loader_clips_s']:.1f}",
+                      f"loader/raw decode {d['loader_to_raw_decode']:.2f}"]
+        parts += [f"pipeline (+ device augmentation{' + step' if 'ceiling_clips_s' in d else ''}) "
+                  f"{d['pipeline_clips_s']:.1f}", f"pipeline/raw decode {d['pipeline_to_raw_decode']:.2f}"]
         if "ceiling_clips_s" in d:
             parts += [f"ceiling {d['ceiling_clips_s']:.1f}", f"pipeline/ceiling {d['pipeline_to_ceiling']:.2f}"]
         if "peak_gpu_memory_gib" in d:
@@ -353,15 +382,17 @@ def _print(arch, spec, tr, te):
 def markdown(r: dict) -> str:
     lines = [f"\n### `bench/throughput.py` — {r['device']}, {r['date']}\n",
              f"Command: `{r['command']}`; {r['videos']} generated videos (320x240, 7 s, H.264 mean "
-             f"{r['video_kbit_s']} kbit/s), {r['workers']} workers, {r['sizes']} sizes.\n",
-             "| model | input | path | raw decode clips/s | pipeline clips/s | pipeline / raw decode | ceiling clips/s "
-             "| pipeline / ceiling | peak GPU GiB |", "|---|---|---|---|---|---|---|---|---|"]
+             f"{r['video_kbit_s']} kbit/s), {r['workers']} workers, {r['sizes']} sizes, {r['clock']} clock.\n",
+             "| model | input | path | raw decode clips/s | loader clips/s | loader / raw decode | pipeline clips/s "
+             "| pipeline / raw decode | ceiling clips/s | pipeline / ceiling | peak GPU GiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arch, res in r["results"].items():
         s = res["spec"]
         for path in ("train", "test"):
             d = res[path]
             lines.append(f"| {arch} ({res['precision']['precision']}) | {s['frames']}x{s['crop']}^2 b{s['batch']} | "
-                         f"{path} | {d['raw_decode_clips_s']:.1f} | {d['pipeline_clips_s']:.1f} | "
+                         f"{path} | {d['raw_decode_clips_s']:.1f} | {d.get('loader_clips_s', float('nan')):.1f} | "
+                         f"{d.get('loader_to_raw_decode', float('nan')):.2f} | {d['pipeline_clips_s']:.1f} | "
                          f"{d['pipeline_to_raw_decode']:.2f} | {d.get('ceiling_clips_s', float('nan')):.1f} | "
                          f"{d.get('pipeline_to_ceiling', float('nan')):.2f} | {d.get('peak_gpu_memory_gib', '-')} |")
     d = r["decode_at_training_resolution"]
