@@ -248,3 +248,20 @@ def test_other_unsafe_archives_are_named(bundle, tmp_path):
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"PK\x03\x04 not really")
     assert read_bundle(junk)[0] is None and "not a zip bundle" in read_bundle(junk)[1][0]
+
+
+def test_labels_other_than_the_boards_are_refused(official, bundle, tmp_path):
+    # the board's class index numbers two classes the other way round: those videos' labels disagree
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(official.data_root, data)
+    index = data / "synth_motion" / "ucfTrainTestlist" / "classInd.txt"
+    lines = index.read_text().splitlines()
+    (i0, c0), (i1, c1) = (ln.split() for ln in lines[:2])
+    index.write_text("\n".join([f"{i0} {c1}", f"{i1} {c0}"] + lines[2:]) + "\n")
+    db = tmp_path / "board.db"
+    r = _add(bundle, db, data)
+    message = r.output + str(r.exception)
+    assert r.exit_code == 1 and "carry labels that differ from the board's test annotations" in message, message
+    assert not db.exists()
