@@ -50,6 +50,9 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
             if isinstance(value, float):
                 assert again[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (tid, name)
         assert res["data"]["complete"] is True and res["data"]["official_counts"] is None  # generated data
+        _check_provenance(res)
+    motion = json.loads((out / "synth_motion" / "seed0" / "result.json").read_text())
+    assert len(motion["data"]["class_names"]) == motion["data"]["num_classes"] == 6
     few = json.loads((out / "synth_few" / "seed0" / "result.json").read_text())
     assert few["data"]["train_subset_hash"] and (out / "synth_few" / "seed0" / "train_subset.txt").exists()
     fine = json.loads((out / "synth_fine" / "seed0" / "result.json").read_text())
@@ -62,6 +65,37 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
     # a second run finds every result done and trains nothing
     log2 = _eval(["--suite", "synth", "--data-root", str(tiny_suite), "--out", str(out)])
     assert log2.count("done already") == len(suite_tasks("synth"))
+
+
+def _check_provenance(res):
+    """What a reviewer audits: code, libraries, command, lists, per-pass history, class names, FLOP input."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert res["code"]["source"] == "git" and res["code"]["commit"] == head
+    assert isinstance(res["code"]["dirty"], bool)
+    assert res["code_version"].startswith(res["code"]["version"] + "+g" + head[:7])
+    libs = res["libraries"]
+    assert libs["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert libs["torch"] and libs["torchvision"] and libs["numpy"] and (libs["decord"] or libs["av"])
+    assert res["command"]["argv"][0] and isinstance(res["command"]["line"], str)
+    assert res["device"]["gpu_count"] == 0 and res["device"]["gpu_names"] == []
+    data = res["data"]
+    assert len(data["train_list_sha256"]) == 64 and len(data["test_list_sha256"]) == 64
+    assert data["num_test_full"] >= data["num_test"] >= data["num_test_scored"]
+    assert data["video_backend"] in ("decord", "pyav")
+    passes = res["protocol"]["values"]["protocol"]["schedule"]["passes"]
+    hist = res["engine"]["history"]
+    assert [h["pass"] for h in hist] == list(range(1, passes + 1))
+    assert all(h["lr"] > 0 and h["seconds"] > 0 and h["loss"] is not None for h in hist)
+    if data["class_names"] is not None:  # formats with a class list (UCF101's classInd.txt) name them
+        assert len(data["class_names"]) == data["num_classes"] and "per_class_accuracy" in res["metrics"]
+    if res["model"]["gflops"] is not None:
+        frames = res["protocol"]["values"]["protocol"]["input"]["frames"]
+        assert res["model"]["gflops_input"][:3] == [1, 3, frames]
 
 
 def test_interrupted_run_resumes(tiny_suite, tmp_path, monkeypatch):
@@ -80,11 +114,17 @@ def test_interrupted_run_resumes(tiny_suite, tmp_path, monkeypatch):
     assert r.exit_code != 0
     assert (out / "synth_motion" / "seed0" / "state.pt").exists()
     assert not (out / "synth_motion" / "seed0" / "result.json").exists()
+    import torch
+
+    (first_pass,) = torch.load(out / "synth_motion" / "seed0" / "state.pt", weights_only=True)["history"]
     monkeypatch.setattr(trainer, "save_state", real_save)
     log = _eval(["-t", "synth_motion", "--data-root", str(tiny_suite), "--out", str(out)])
     assert "resuming from pass 1/2" in log
     assert "pass 1/2:" not in log  # the finished pass is not trained again
-    assert (out / "synth_motion" / "seed0" / "result.json").exists()
+    res = json.loads((out / "synth_motion" / "seed0" / "result.json").read_text())
+    # the pass trained before the interruption keeps its loss and lr in the history
+    hist = res["engine"]["history"]
+    assert [h["pass"] for h in hist] == [1, 2] and hist[0] == first_pass
 
 
 def test_corrupt_video_counted_not_replaced(tiny_suite, tmp_path):

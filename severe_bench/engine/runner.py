@@ -21,7 +21,7 @@ from ..video.frames import video_present
 from ..data.subset import apply_train_subset, evenly_spaced, sample_list_hash, write_sample_list
 from ..checkpoints.overrides import applied_record, apply_overrides, merged_values, overrides_hash
 from ..errors import ConfigError, SevereError
-from ..provenance import code_version, device_info, utc_now
+from ..provenance import code_info, code_version, command_line, device_info, library_versions, utc_now
 from ..results import RESULT_FILE, SCHEMA, read_result, result_path, write_json
 from .context import RunContext
 from . import distributed
@@ -127,16 +127,46 @@ def effective_normalisation(proto: dict, info: dict) -> dict:
     return norm
 
 
+def flops_input(proto: dict) -> list[int] | None:
+    """The (1, C, T, H, W) clip shape the GFLOPs are counted at: one clip of this protocol's input."""
+    inp = proto.get("input") or {}
+    try:
+        return [1, 3, int(inp["frames"]), int(inp["crop"]), int(inp["crop"])]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _flops(info: dict, proto: dict):
     """fvcore GFLOPs and parameters of the backbone at this protocol's input (TCLR's layer4 included)."""
     from ..checkpoints import flops_and_params
 
-    inp = proto["input"]
+    shape = flops_input(proto)
+    if shape is None:
+        return None, None
     try:
-        return flops_and_params(info["architecture"], (1, 3, int(inp["frames"]), int(inp["crop"]), int(inp["crop"])),
-                                **(info.get("arch_kwargs") or {}))
+        return flops_and_params(info["architecture"], tuple(shape), **(info.get("arch_kwargs") or {}))
     except Exception:  # FLOP counting is informative only; never fail an evaluation over it
         return None, None
+
+
+def _class_names(task, root, num_classes) -> list[str] | None:
+    """Names of the classes behind ``metrics.per_class_accuracy`` (index order), when the annotations have them."""
+    if num_classes is None:
+        return None
+    try:
+        names = registry.class_names(task, root)
+    except SevereError:
+        return None
+    return list(names) if names and len(names) == num_classes else None
+
+
+def _video_backend() -> str | None:
+    from ..video.reader import resolve_backend
+
+    try:
+        return resolve_backend()
+    except SevereError:
+        return None
 
 
 def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] = print) -> list[Path]:
@@ -169,12 +199,13 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
         log(f"{task.id}: data root {root} ({located.how})")
         train = registry.read_split(task, root, "train")
         test = registry.read_split(task, root, "test")
-        full_train = len(train)
+        full_train, full_test = len(train), len(test)
         found, missing = count_lists(train, test, root)  # the full lists, before any subset or cap
         train = apply_train_subset(train, task.train_subset, root)
         cap = task.config.get("max_videos") or {}  # smoke profile only: a few videos per split
         train, test = evenly_spaced(train, cap.get("train")), evenly_spaced(test, cap.get("test"))
         num_classes = _num_classes(task, root)
+        names = _class_names(task, root, num_classes)
         _validate_labels(task, train, num_classes, "train")
         _validate_labels(task, test, num_classes, "test")
         for seed in opts.seeds:
@@ -187,14 +218,16 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
                 written.append(path)
                 continue
             written.append(_run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes,
-                                    loaded, label, device, opts, log, counts=(found, missing)))
+                                    loaded, label, device, opts, log, counts=(found, missing),
+                                    full_test=full_test, class_names=names))
     return written
 
 
 def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes, loaded, label, device,
-             opts, log, counts=None) -> Path:
+             opts, log, counts=None, full_test=None, class_names=None) -> Path:
     """``task`` is the official task (its hash and values are recorded); ``run_task`` is what runs for this
-    checkpoint (``applied`` overrides merged into its protocol); ``counts`` = (found, missing) of the full lists."""
+    checkpoint (``applied`` overrides merged into its protocol); ``counts`` = (found, missing) of the full lists;
+    ``full_test`` the test list's length before the smoke cap; ``class_names`` in index order (or None)."""
     info = loaded.info
     work = result_path(opts.out_dir, task.id, seed).parent
     work.mkdir(parents=True, exist_ok=True)
@@ -252,6 +285,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     status = completeness(task, found, missing, sum(video_present(Path(root) / v) for v in outcome.unreadable))
     if not status["complete"]:
         log(f"{task.id}: computed on an INCOMPLETE dataset: {'; '.join(status['reasons'])}")
+    code = code_info()
     result = {
         "schema": SCHEMA,
         "task": {"id": task.id, "name": task.name, "factor": task.factor, "dataset": task.dataset.get("name")},
@@ -264,15 +298,21 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         "metrics": outcome.metrics,
         "model": {"label": label, "architecture": info["architecture"],
                   "checkpoint": {k: info.get(k) for k in ("name", "path", "sha256", "layout", "source")},
-                  "missing_keys": list(info.get("missing") or []), "params": params, "gflops": gflops},
+                  "missing_keys": list(info.get("missing") or []), "params": params, "gflops": gflops,
+                  "gflops_input": flops_input(run_task.protocol) if gflops is not None else None},
         "seed": seed,
-        "code_version": code_version(),
+        "code_version": code_version(code),
+        "code": code,
+        "libraries": library_versions(),
+        "command": command_line(),
         "device": device_info(device),
         "wall_time_s": round(wall, 2),
         "engine": {**outcome.engine, "history": outcome.history},
         "data": {"root": str(root), "num_train": outcome.num_train, "num_train_full": full_train,
-                 "num_test": len(test), "num_test_scored": outcome.num_test, "num_classes": num_classes,
-                 "train_subset_hash": subset_hash,
+                 "num_test": len(test), "num_test_full": full_test if full_test is not None else len(test),
+                 "num_test_scored": outcome.num_test, "num_classes": num_classes, "class_names": class_names,
+                 "train_list_sha256": signature["train_list_sha256"], "test_list_sha256": signature["test_list_sha256"],
+                 "train_subset_hash": subset_hash, "video_backend": _video_backend(),
                  "unreadable_videos": {"count": len(outcome.unreadable), "paths": outcome.unreadable},
                  "official_counts": status["official"], "found_counts": status["found"],
                  "missing_videos": status["missing"], "complete": status["complete"],
