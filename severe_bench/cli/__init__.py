@@ -7,6 +7,7 @@ Sub-commands live in their own modules and are imported only when used, so ``sev
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 import click
@@ -41,33 +42,55 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Environment: SEVERE_CACHE (downloads, generated synthetic data, FLOP counts; default "
+                    "$XDG_CACHE_HOME/severe-bench, i.e. ~/.cache/severe-bench), SEVERE_VIDEO_BACKEND "
+                    "(decord or pyav), SEVERE_HOME (another tasks/ and checkpoints.yaml).")
 @click.version_option(__version__, prog_name="severe-bench")
 def cli():
     """SEVERE benchmark harness: evaluate how well a pre-trained video model generalises."""
 
 
+def wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for machine-readable output (``--json`` or ``--format json``)."""
+    for i, a in enumerate(args):
+        if a == "--":
+            break
+        if a == "--json" or a == "--format=json" or (a == "--format" and args[i + 1: i + 2] == ["json"]):
+            return True
+    return False
+
+
+def _fail(args: list[str], kind: str, message: str, code: int, shown: bool = False):
+    """Print an error (on stderr; as JSON on stdout too when the command was asked for JSON) and exit."""
+    if not shown:
+        click.echo(f"error: {message}", err=True)
+    if wants_json(args):
+        click.echo(json.dumps({"ok": False, "error": {"kind": kind, "message": message, "exit_code": code}}))
+    sys.exit(code)
+
+
 def main(argv=None):
     """Entry point: user mistakes (SevereError) print a clear message, never a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         # standalone_mode=False returns ctx.exit() codes instead of raising; pass them on
-        rv = cli.main(args=argv, standalone_mode=False)
+        rv = cli.main(args=args, prog_name="severe", standalone_mode=False)
         if isinstance(rv, int) and rv:
             sys.exit(rv)
     except SevereError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(args, type(exc).__name__, str(exc), exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        _fail(args, "aborted", "aborted", 130)
+    except click.UsageError as exc:
+        exc.show()  # usage line and message on stderr
+        _fail(args, "usage", exc.format_message(), exc.exit_code, shown=True)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _fail(args, type(exc).__name__, exc.format_message(), exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _fail(args, "interrupted", "interrupted", 130)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import click
 import pandas as pd
 
 from ..errors import SevereError
+from .options import data_root_option
 
 MEASURE_HELP = ("imagenet-tsn (default, the published definition of SynAPT Table 4.2): an ImageNet image model "
                 "on TSN frames, SGD linear probe; checkpoint-static: the checkpoint under test on one frame "
@@ -28,7 +29,7 @@ MEASURE_HELP = ("imagenet-tsn (default, the published definition of SynAPT Table
 @click.option("--mode", type=click.Choice(["static", "video"]), default="static", show_default=True,
               help="checkpoint-static only: static = the clip's middle frame repeated over time.")
 @click.option("--layer", default=None, help="Feature layer (default: the backbone's last).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@data_root_option()
 @click.option("--profile", default="full", show_default=True, help="Task profile (its test clip, bias values).")
 @click.option("--segments", type=int, default=None, help="imagenet-tsn: TSN segments per video (default: tasks/_bias.yaml).")
 @click.option("--frames-per-segment", type=int, default=None, help="imagenet-tsn: frames from each segment.")

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from .options import shell_command
+
 TRUST_HELP = ("Load files that pickle objects outside the allow-list (numpy, argparse.Namespace). This can run "
               "arbitrary code from the file: only for files you trust.")
 
@@ -109,7 +111,7 @@ def show_cmd(name, as_json, recompute):
     click.echo(f"  file          {src.file or '-'}  sha256 {digest}")
     if src.homepage:
         click.echo(f"  homepage      {src.homepage}")
-    click.echo(f"  local copy    {local or '- (severe checkpoints fetch ' + e.name + ')'}")
+    click.echo(f"  local copy    {local or '- (' + shell_command('severe', 'checkpoints', 'fetch', e.name) + ')'}")
     rules = reg.layouts[e.layout]
     click.echo(f"  layout        {e.layout}: {rules.description}")
     for field in ("container", "requires", "drop", "select", "strip_prefix", "rename", "concat", "fresh",

@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from ..errors import MissingFileError, SevereError
+from .options import data_root_option
 
 
 def _load_matrix(path: str) -> np.ndarray:
@@ -47,7 +48,7 @@ def _load_matrix(path: str) -> np.ndarray:
 @click.option("--layers", default=None, help="Comma-separated layer names for the layer × layer map (default: all).")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--max-videos", type=int, default=None, help="Use at most N videos, spread evenly over the list.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@data_root_option()
 @click.option("--profile", default="full", show_default=True, help="Task profile whose test clip is used.")
 @click.option("--mode", type=click.Choice(["video", "static"]), default="video", show_default=True,
               help="static: the middle frame repeated over time.")

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ..errors import SevereError
+from .options import data_root_option
 
 SPLITS = ("train", "test")
 
@@ -29,12 +30,11 @@ def data():
 
 @data.command("list")
 @click.argument("task_id")
-@click.option("--root", type=click.Path(file_okay=False), default=None,
-              help="Dataset root (or a folder holding <dataset name>/); default: the datasets config.")
+@data_root_option()
 @click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True)
 @click.option("--format", "out_format", type=click.Choice(["csv", "table"]), default="csv", show_default=True)
 @click.option("--full", is_flag=True, help="For a few-sample task's train split: the whole list, not its subset.")
-def list_cmd(task_id, root, split, out_format, full):
+def list_cmd(task_id, data_root, split, out_format, full):
     """One row per sample of TASK_ID's SPLIT: video (root-relative) and label.
 
     The label is the class index (after the task's label filter), `;`-joined indices for multi-label
@@ -45,7 +45,7 @@ def list_cmd(task_id, root, split, out_format, full):
     from ..data.subset import sample_list_hash
     from ..registry import read_split, train_lists
 
-    task, located = _task_and_root(task_id, root)
+    task, located = _task_and_root(task_id, data_root)
     if split == "train" and task.train_subset:
         whole, subset = train_lists(task, located.path)
         samples = whole if full else subset
@@ -191,18 +191,17 @@ def _print_report(rep: dict, show: int) -> None:
 
 @data.command("check")
 @click.argument("task_id")
-@click.option("--root", type=click.Path(file_okay=False), default=None,
-              help="Dataset root (or a folder holding <dataset name>/); default: the datasets config.")
+@data_root_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--show", type=int, default=20, show_default=True, help="Missing videos to name per split (text output).")
-def check_cmd(task_id, root, as_json, show):
+def check_cmd(task_id, data_root, as_json, show):
     """Counts per split, classes, and every missing annotation file or video of TASK_ID.
 
     Compares the lists with the official counts the task declares (videos per split, classes) and explains
     a difference (e.g. a FineGym v1.1 list where SEVERE used v1.0). Exits non-zero when anything is missing or
     unreadable, or the lists differ from the official counts.
     """
-    task, located = _task_and_root(task_id, root)
+    task, located = _task_and_root(task_id, data_root)
     rep = check_task(task, Path(located.path), root_how=located.how)
     if as_json:
         click.echo(json.dumps(rep, indent=2))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .options import data_root_option, shell_command
+
 
 @click.command("eval")
 @click.option("--checkpoint", "-c", required=True,
@@ -13,9 +15,7 @@ import click
                    "checkpoint; 'scratch' for random initialisation.")
 @click.option("--suite", default=None, help="Named task list (see `severe tasks list`). Default: synth.")
 @click.option("--task", "-t", "task_ids", multiple=True, help="Task id (repeatable); overrides --suite.")
-@click.option("--data-root", default=None, type=click.Path(file_okay=False),
-              help="Dataset root (or a folder holding one sub-folder per dataset). Default: the datasets config "
-                   "file, and for the built-in synthetic suite the generated cache.")
+@data_root_option()
 @click.option("--profile", default="full", show_default=True,
               help="'full' (the protocol) or 'smoke' (CPU-sized check; results marked not comparable).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder for results.")
@@ -80,4 +80,4 @@ def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, de
         distributed.shutdown()
     if not speaker:
         return
-    click.echo(f"\n{len(paths)} result file(s) in {out_dir}; make a table with: severe table {out_dir}")
+    click.echo(f"\n{len(paths)} result file(s) in {out_dir}; make a table with: {shell_command('severe', 'table', out_dir)}")
