@@ -114,8 +114,9 @@ def _not_cached_message(entry: Entry, registry: Registry) -> str:
     dest = fetch_mod.entry_path(entry)
     url = entry.source.url or (registry.archives[entry.source.archive].url if entry.source.archive else None)
     where = f" from {url}" if url else ""
+    fetch_cmd = shlex.join(["severe", "checkpoints", "fetch", entry.name])
     return (f"checkpoint {entry.name!r} ({fetch_mod.entry_file_name(entry)}) is not in the cache ({dest}) and "
-            f"downloads are off; run `{shlex.join(['severe', 'checkpoints', 'fetch', entry.name])}` where the network is reachable, or "
+            f"downloads are off; run `{fetch_cmd}` where the network is reachable, or "
             f"download it{where} to {dest} (or into a folder named in SEVERE_CHECKPOINTS_PATH), or give the "
             "file's path")
 
