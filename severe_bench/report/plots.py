@@ -1,36 +1,49 @@
-"""Figures for a paper, each saved as PNG and PDF (matplotlib, no pyplot state).
+"""Figures for a paper, each saved as PNG (200 dpi) and vector PDF, in one style (``report/style.py``).
 
-* ``factor_bars``: one panel per task, grouped by factor (columns), bars per method with ± std over seeds;
+* ``factor_bars``: small multiples, one panel per task coloured by its factor, one horizontal bar per method
+  (± std over seeds); the method axis is shared along a row, so names are printed once per row;
 * ``sample_curves``: metric against the number of fine-tuning samples, one panel per dataset and protocol;
 * ``scatter_vs_ucf101``: each task against UCF101 with Pearson r and Kendall τ (also written as csv);
+  labels are pushed apart (adjustText) so none overlaps another or a point;
 * ``summary``: one page per evaluated checkpoint: its numbers, protocols, and where it sits among the other rows.
+
+Published rows are drawn light and open, the user's own results solid with a dark edge, everywhere.
 """
 
 from __future__ import annotations
 
 import math
-import textwrap
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from scipy import stats
 
 from ..errors import SevereError
 from .aggregate import SevereTable
+from .labels import place_labels
 from .layout import Column
+from .style import (HIGHLIGHT, PAGE_WIDTH, PUBLISHED_GREY, USER_EDGE, factor_color, light, method_colors,
+                    paper_style, plain_axis, styled)
+
+PNG_DPI = 200
 
 
 def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
-    """``out_dir/stem.png`` (150 dpi) and ``out_dir/stem.pdf``."""
+    """``out_dir/stem.png`` and ``out_dir/stem.pdf`` (vector, TrueType text), cropped to their content."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for ext in ("png", "pdf"):
-        p = out_dir / f"{stem}.{ext}"
-        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
-        paths.append(p)
+    with paper_style():
+        for ext in ("png", "pdf"):
+            p = out_dir / f"{stem}.{ext}"
+            fig.savefig(p, dpi=PNG_DPI if ext == "png" else None, bbox_inches="tight", pad_inches=0.03,
+                        facecolor="white")
+            paths.append(p)
     return paths
 
 
@@ -38,59 +51,118 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "method"
 
 
-def _ylabel(col: Column) -> str:
-    return ("counting error ↓" if col.metric == "counting_error"
-            else f"{col.metric.replace('_', ' ')} ({col.unit})")
+_METRIC_LABELS = {"top1": "top-1", "top5": "top-5", "mean_class_accuracy": "mean class acc.", "map": "mAP"}
 
 
-def _colors(n: int):
-    from matplotlib import colormaps
+def metric_label(col: Column) -> str:
+    """Short axis label: ``top-1 (%)``, ``mAP (%)``, ``counting error ↓``."""
+    if col.metric == "counting_error":
+        return "counting error ↓"
+    name = _METRIC_LABELS.get(col.metric, col.metric.replace("_", " "))
+    unit = f" ({col.unit})" if col.unit and col.unit != "fraction" else ""
+    return f"{name}{unit}{' ↓' if not col.higher_is_better else ''}"
 
-    cmap = colormaps["tab20" if n > 10 else "tab10"]
-    return [cmap(i % cmap.N) for i in range(n)]
+
+def _is_user(table: SevereTable) -> np.ndarray:
+    return (table.rows["provenance"] == "user").to_numpy()
+
+
+def _row_names(table: SevereTable) -> list[str]:
+    """Row labels; rows with smoke-profile results carry the table's ‡ mark."""
+    return [f"{lab} ‡" if not bool(table.rows.at[lab, "comparable"]) else lab for lab in table.labels]
+
+
+def _provenance_handles(group: str, has_user: bool, has_published: bool) -> list:
+    color = factor_color(group)
+    out = []
+    if has_published:
+        out.append(Patch(facecolor=light(color), edgecolor=color, linewidth=0.6, label="published"))
+    if has_user:
+        out.append(Patch(facecolor=color, edgecolor=USER_EDGE, linewidth=0.6, label="this evaluation"))
+    return out
+
+
+def _label_width_in(labels: list[str], fontsize: float = 6.5) -> float:
+    """Rough width (inches) of the longest tick label: ~0.55 em per character."""
+    return max((len(s) for s in labels), default=4) * fontsize * 0.55 / 72 + 0.12
 
 
 # --- per-factor bars -----------------------------------------------------------------------------------
 
+MAX_PANELS_PER_ROW = 6
+
+
+def _bar_range(values: np.ndarray, errors: np.ndarray) -> tuple[float, float]:
+    top = np.nanmax(values + errors) if np.isfinite(values).any() else 1.0
+    return 0.0, (top * 1.08 if top > 0 else 1.0)
+
+
+@styled
+def factor_bars_figure(table: SevereTable) -> Figure:
+    cols = table.columns
+    names = _row_names(table)
+    user = _is_user(table)
+    n_rows_m = len(names)
+    grid_rows = math.ceil(len(cols) / MAX_PANELS_PER_ROW)
+    per_row = math.ceil(len(cols) / grid_rows)  # balanced rows: 9 panels as 5 + 4, not 6 + 3
+    label_w = _label_width_in(names)
+    panel_w = 1.05 if per_row > 3 else 1.4
+    width = label_w + per_row * panel_w + 0.2
+    panel_h = 0.13 * n_rows_m + 0.62
+    legend_h = 0.32
+    fig = Figure(figsize=(width, legend_h + grid_rows * panel_h), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(grid_rows, per_row, squeeze=False, sharey=True)
+    y = np.arange(n_rows_m)
+    for k, ax in enumerate(axes.ravel()):
+        if k >= len(cols):
+            ax.set_visible(False)
+            continue
+        col = cols[k]
+        color = factor_color(col.group)
+        values = table.mean[col.task].to_numpy(dtype=float)
+        errors = np.nan_to_num(table.std[col.task].to_numpy(dtype=float))
+        have = ~np.isnan(values)
+        face = [color if u else light(color) for u in user]
+        edge = [USER_EDGE if u else color for u in user]
+        ax.barh(y[have], values[have], xerr=errors[have], height=0.72, color=np.array(face, dtype=object)[have].tolist(),
+                edgecolor=np.array(edge, dtype=object)[have].tolist(), linewidth=0.5,
+                error_kw={"elinewidth": 0.5, "capsize": 1.2, "ecolor": USER_EDGE})
+        for yi in y[~have]:  # no result for this row: a faint dash, never a zero-length bar
+            ax.text(0.02, yi, "–", transform=ax.get_yaxis_transform(), va="center", ha="left", color="#B3B3B3",
+                    fontsize=6)
+        lo, hi = _bar_range(values, errors)
+        ax.set_xlim(lo, hi)
+        plain_axis(ax.xaxis, nbins=3)
+        ax.xaxis.grid(True)
+        ax.set_title(col.title, color=color, fontweight="bold", pad=3)
+        ax.set_xlabel(metric_label(col), labelpad=1)
+        ax.tick_params(axis="y", length=0)
+        ax.spines["left"].set_visible(False)
+    axes[0][0].set_ylim(n_rows_m - 0.5, -0.5)  # first row at the top (shared by every panel)
+    for row in axes:
+        row[0].set_yticks(y, names)
+        for tick, u in zip(row[0].get_yticklabels(), user):
+            tick.set_fontweight("bold" if u else "normal")
+            tick.set_color(USER_EDGE if u else "#404040")
+    groups = list(dict.fromkeys(c.group for c in cols))
+    handles = [Patch(facecolor=factor_color(g), edgecolor="none", label=g) for g in groups]
+    handles += _provenance_handles("Existing", bool(user.any()), bool((~user).any()))
+    handles.append(Line2D([], [], color=USER_EDGE, lw=0.5, marker="|", markersize=4, label="± std over seeds"))
+    if any(n.endswith("‡") for n in names):
+        handles.append(Patch(facecolor="none", edgecolor="none", label="‡ smoke profile: not comparable"))
+    fig.legend(handles=handles, loc="outside upper center", handlelength=1.2, columnspacing=1.0,
+               ncols=len(handles) if len(handles) <= 7 else math.ceil(len(handles) / 2))
+    return fig
+
+
 def factor_bars(table: SevereTable, out_dir: Path) -> list[Path]:
-    groups: dict[str, list[Column]] = {}
-    for col in table.columns:
-        groups.setdefault(col.group, []).append(col)
-    n_rows = max(len(c) for c in groups.values())
-    labels = table.labels
-    width = max(3.2, 0.28 * len(labels) + 1.0)
-    fig = Figure(figsize=(width * len(groups), 3.0 * n_rows), layout="constrained")
-    axes = fig.subplots(n_rows, len(groups), squeeze=False)
-    colors = _colors(len(labels))
-    for j, (group, cols) in enumerate(groups.items()):
-        for i in range(n_rows):
-            ax = axes[i][j]
-            if i >= len(cols):
-                ax.set_visible(False)
-                continue
-            col = cols[i]
-            values = table.mean[col.task].to_numpy(dtype=float)
-            errors = np.nan_to_num(table.std[col.task].to_numpy(dtype=float))
-            x = np.arange(len(labels))
-            ax.bar(x, np.nan_to_num(values), yerr=errors, color=colors, capsize=2, edgecolor="black", linewidth=0.3)
-            for xi, v in zip(x, values):
-                if np.isnan(v):
-                    ax.text(xi, 0.03, "n/a", ha="center", va="bottom", fontsize=6, rotation=90,
-                            transform=ax.get_xaxis_transform())
-            ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
-            ax.set_title(f"{group}: {col.title}", fontsize=9)
-            ax.set_ylabel(_ylabel(col), fontsize=8)
-            finite = values[~np.isnan(values)]
-            if len(finite):
-                lo, hi = finite.min(), finite.max()
-                pad = 0.15 * (hi - lo) + 1e-9
-                ax.set_ylim(max(0.0, lo - pad - errors.max()), hi + pad + errors.max())
-    fig.suptitle("SEVERE results per factor (mean ± std over seeds)", fontsize=10)
-    return save_figure(fig, out_dir, "factor_bars")
+    return save_figure(factor_bars_figure(table), out_dir, "factor_bars")
 
 
 # --- sample-size curves --------------------------------------------------------------------------------
 
+@styled
 def sample_curves(observations: pd.DataFrame, out_dir: Path) -> list[Path]:
     user = observations[(observations["provenance"] == "user") & observations["num_train"].notna()].copy()
     user["dataset"] = user["dataset"].fillna(user["task"])
@@ -101,22 +173,34 @@ def sample_curves(observations: pd.DataFrame, out_dir: Path) -> list[Path]:
     if not curves:
         raise SevereError("sample-curve needs results of one dataset and protocol at two or more training-set sizes "
                           "(data.num_train), e.g. ucf101_1k and ucf101")
-    fig = Figure(figsize=(4.2 * len(curves), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    methods = list(dict.fromkeys(m for _, rows in curves for m in rows["method"]))
+    color_of = dict(zip(methods, method_colors(len(methods))))
+    ncols = min(3, len(curves))
+    nrows = math.ceil(len(curves) / ncols)
+    fig = Figure(figsize=(0.3 + 2.3 * ncols, 0.35 + 1.9 * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, ((dataset, protocol, metric), rows) in zip(axes, curves):
-        methods = list(dict.fromkeys(rows["method"]))
-        for method, color in zip(methods, _colors(len(methods))):
+        for method in dict.fromkeys(rows["method"]):
             m = rows[rows["method"] == method]
             agg = m.groupby("num_train")["value"].agg(["mean", "std", "count"]).sort_index()
             ax.errorbar(agg.index.to_numpy(dtype=float), agg["mean"], yerr=agg["std"].fillna(0.0), marker="o",
-                        ms=4, capsize=2, label=method, color=color)
+                        ms=3, capsize=1.5, elinewidth=0.6, label=method, color=color_of[method])
         ax.set_xscale("log")
+        fmt_x = ax.xaxis.get_major_formatter()
+        if hasattr(fmt_x, "labelOnlyBase"):
+            fmt_x.labelOnlyBase = False
         ax.set_xlabel("fine-tuning samples")
         unit = rows["unit"].iloc[0]
-        ax.set_ylabel(metric.replace("_", " ") + (" ↓" if metric == "counting_error" else f" ({unit})"))
-        ax.set_title(f"{dataset} ({protocol})", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        label = _METRIC_LABELS.get(metric, metric.replace("_", " "))
+        ax.set_ylabel(label + (" ↓" if metric == "counting_error" else f" ({unit})"))
+        plain_axis(ax.yaxis)
+        ax.set_title(f"{dataset} ({protocol})")
+        ax.grid(True)
+    for ax in axes[len(curves):]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], color=color_of[m], marker="o", ms=3, label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(methods), 5))
     return save_figure(fig, out_dir, "sample_curves")
 
 
@@ -142,26 +226,67 @@ def correlations_vs_ucf101(table: SevereTable) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def scatter_vs_ucf101(table: SevereTable, out_dir: Path) -> list[Path]:
-    corr = correlations_vs_ucf101(table)
+def _padded(lo: float, hi: float, frac: float = 0.08, frac_hi: float | None = None) -> tuple[float, float]:
+    span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1
+    return lo - frac * span, hi + (frac if frac_hi is None else frac_hi) * span
+
+
+@styled
+def scatter_figure(table: SevereTable, corr: pd.DataFrame) -> Figure:
     cols = {c.task: c for c in table.columns}
+    user_rows = set(table.rows.index[table.rows["provenance"] == "user"])
     n = len(corr)
-    ncols = min(4, n)
+    ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(3.6 * ncols, 3.3 * nrows), layout="constrained")
+    side = PAGE_WIDTH / 3 if ncols == 3 else 2.4  # room for a dozen labels per panel
+    fig = Figure(figsize=(side * ncols, (side * 0.92 + 0.1) * nrows + 0.25), layout="constrained")
+    FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, rec in zip(axes, corr.itertuples()):
+    for k, (ax, rec) in enumerate(zip(axes, corr.itertuples())):
+        col = cols[rec.task]
+        color = factor_color(col.group)
         both = table.mean[["ucf101", rec.task]].dropna()
-        ax.scatter(both["ucf101"], both[rec.task], s=16, color="tab:blue")
-        for label, (x, y) in both.iterrows():
-            ax.annotate(label, (x, y), fontsize=5, xytext=(2, 2), textcoords="offset points")
-        ax.set_xlabel("UCF101 top-1 (%)", fontsize=8)
-        ax.set_ylabel(_ylabel(cols[rec.task]), fontsize=8)
-        ax.set_title(f"{rec.title}: Pearson r = {rec.pearson_r:.2f}, Kendall τ = {rec.kendall_tau:.2f}", fontsize=8)
-        ax.grid(alpha=0.3)
+        mine = both.index.isin(list(user_rows))
+        ax.scatter(both["ucf101"][~mine], both[rec.task][~mine], s=14, facecolor=light(color, 0.45),
+                   edgecolor=color, linewidth=0.6, zorder=3)
+        ax.scatter(both["ucf101"][mine], both[rec.task][mine], s=22, marker="D", facecolor=color,
+                   edgecolor=USER_EDGE, linewidth=0.6, zorder=4)
+        # room for labels: more on the right, where most of them go
+        ax.set_xlim(*_padded(both["ucf101"].min(), both["ucf101"].max(), 0.1, 0.3))
+        ax.set_ylim(*_padded(both[rec.task].min(), both[rec.task].max(), 0.14))
+        plain_axis(ax.xaxis, nbins=5)
+        plain_axis(ax.yaxis)
+        ax.grid(True)
+        ax.set_title(f"{col.title}\nr = {rec.pearson_r:.2f}, τ = {rec.kendall_tau:.2f} (n = {rec.n})",
+                     color=color, fontsize=7.5, linespacing=1.25)
+        ax.set_ylabel(metric_label(col), labelpad=1)
+        if k >= n - ncols:  # bottom row of the used panels
+            ax.set_xlabel("UCF101 top-1 (%)")
     for ax in axes[n:]:
         ax.set_visible(False)
-    paths = save_figure(fig, out_dir, "scatter_vs_ucf101")
+    handles = [Line2D([], [], ls="", marker="o", ms=4, markerfacecolor=light("#4D4D4D", 0.45),
+                      markeredgecolor="#4D4D4D", label="published")]
+    if user_rows & set(table.mean[["ucf101"]].dropna().index):
+        handles.append(Line2D([], [], ls="", marker="D", ms=4, markerfacecolor="#4D4D4D", markeredgecolor=USER_EDGE,
+                              label="this evaluation"))
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), title=None)
+    # labels last: their placement needs the final layout, which is frozen first
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    for ax, rec in zip(axes, corr.itertuples()):
+        both = table.mean[["ucf101", rec.task]].dropna()
+        texts = place_labels(ax, both["ucf101"], both[rec.task], list(both.index), marker_radius_pt=2.6,
+                             fontsize=5.2, color="#333333", zorder=5)
+        for t in texts:
+            if t.get_text() in user_rows:
+                t.set_fontweight("bold")
+                t.set_color(USER_EDGE)
+    return fig
+
+
+def scatter_vs_ucf101(table: SevereTable, out_dir: Path) -> list[Path]:
+    corr = correlations_vs_ucf101(table)
+    paths = save_figure(scatter_figure(table, corr), out_dir, "scatter_vs_ucf101")
     csv_path = out_dir / "scatter_vs_ucf101.csv"
     corr.to_csv(csv_path, index=False, float_format="%.6g")
     return paths + [csv_path]
@@ -169,29 +294,17 @@ def scatter_vs_ucf101(table: SevereTable, out_dir: Path) -> list[Path]:
 
 # --- one page per checkpoint ---------------------------------------------------------------------------
 
-def _summary_page(table: SevereTable, observations: pd.DataFrame, label: str) -> Figure:
-    method = table.rows.at[label, "method"]
-    obs = observations[(observations["method"] == method) & (observations["provenance"] == "user")]
-    first = obs.iloc[0]
-    fig = Figure(figsize=(8.27, 11.69), layout="constrained")  # A4 portrait
-    gs = fig.add_gridspec(3, 1, height_ratios=[0.9, 1.4, 2.2])
-    head = fig.add_subfigure(gs[0])
-    lines = [f"{label}",
-             f"architecture: {first['architecture'] or '?'}    checkpoint: {first['checkpoint'] or '?'}"
-             f"    sha256: {str(first['checkpoint_sha256'] or '?')[:16]}",
-             f"code: {', '.join(sorted(set(obs['code_version'].dropna().astype(str)))) or '?'}    "
-             f"results: {len(obs)} files, seeds {sorted(set(obs['seed'].dropna().astype(int)))}"]
-    if pd.notna(table.severe_mean.get(label, np.nan)):
-        lines.append(f"SEVERE mean {table.severe_mean[label]:.1f}    average rank {table.avg_rank[label]:.2f} "
-                     f"of {len(table.labels)} ({table.tie_rule} tie rule)")
-    if not bool(table.rows.at[label, "comparable"]):
-        lines.append("‡ includes smoke-profile results: not comparable with published numbers")
-    head.text(0.02, 0.95, lines[0], fontsize=14, weight="bold", va="top")
-    head.text(0.02, 0.72, "\n".join(lines[1:]), fontsize=8, va="top", family="monospace")
+def _sha_line(first: pd.Series, obs: pd.DataFrame) -> str:
+    shas = sorted(set(obs["checkpoint_sha256"].dropna().astype(str)))
+    if shas:
+        return "sha256: " + ", ".join(shas)
+    if str(first.get("checkpoint") or "") == "scratch":
+        return "sha256: none (scratch: random initialisation, no file)"
+    return "sha256: not recorded in the results"
 
-    ax_tab = fig.add_subfigure(gs[1]).subplots()
-    ax_tab.axis("off")
-    cells, row_labels = [], []
+
+def _summary_cells(table: SevereTable, label: str):
+    cells, row_labels, tasks = [], [], []
     for col in table.columns:
         v = table.mean.at[label, col.task]
         if pd.isna(v):
@@ -200,38 +313,104 @@ def _summary_page(table: SevereTable, observations: pd.DataFrame, label: str) ->
         p = table.protocols.get(col.task, {})
         rank = table.task_ranks.at[label, col.task] if col.task in table.task_ranks.columns else np.nan
         others = table.mean[col.task].drop(label).dropna()
+        n = table.n.at[label, col.task]
         cells.append([f"{v:.{col.decimals}f}" + (f" ± {s:.{col.std_decimals}f}" if pd.notna(s) else ""),
-                      f"{int(table.n.at[label, col.task])}" if pd.notna(table.n.at[label, col.task]) else "",
+                      f"{int(n)}" if pd.notna(n) else "",
                       f"{rank:g}/{int(table.mean[col.task].notna().sum())}" if pd.notna(rank) else "",
                       f"{others.min():.{col.decimals}f}–{others.max():.{col.decimals}f}" if len(others) else "",
                       f"{p.get('name', '')}/{p.get('profile', '')}", str(p.get("hash", ""))])
         row_labels.append(f"{col.title} {col.arrow}".strip())
-    tab = ax_tab.table(cellText=cells, rowLabels=row_labels, loc="upper center",
-                       colLabels=["mean ± std", "seeds", "rank", "others (min–max)", "protocol", "hash"])
-    tab.auto_set_font_size(False)
-    tab.set_fontsize(7)
-    tab.auto_set_column_width(list(range(len(cells[0]) if cells else 0)))  # long protocol names fit
-    tab.scale(1.0, 1.3)
+        tasks.append(col)
+    return cells, row_labels, tasks
 
-    tasks = [c for c in table.columns if pd.notna(table.mean.at[label, c.task])]
-    strip = fig.add_subfigure(gs[2])
-    ncols = 4
-    axes = strip.subplots(max(1, math.ceil(len(tasks) / ncols)), ncols, squeeze=False).ravel()
-    for ax, col in zip(axes, tasks):
-        values = table.mean[col.task].dropna()
-        others = values.drop(label)
-        jitter = np.linspace(-0.15, 0.15, len(others)) if len(others) else []
-        ax.scatter(jitter, others.to_numpy(), color="0.6", s=12, label="other rows")
-        ax.scatter([0], [values[label]], color="tab:red", s=40, marker="D", label=label, zorder=3)
-        ax.set_xlim(-0.5, 0.5)
-        ax.set_xticks([])
-        ax.set_title(textwrap.fill(f"{col.group}: {col.title} {col.arrow}".strip(), 24), fontsize=8)
-        ax.tick_params(labelsize=7)
-        if not col.higher_is_better:
-            ax.invert_yaxis()  # better is up everywhere
-    for ax in axes[len(tasks):]:
-        ax.set_visible(False)
-    strip.suptitle("this checkpoint (red) among the other rows of the table (grey); better is up", fontsize=8)
+
+@styled
+def summary_figure(table: SevereTable, observations: pd.DataFrame, label: str) -> Figure:
+    """One checkpoint: what was run (header), its numbers (table) and where it sits (strips); sized to fit."""
+    method = table.rows.at[label, "method"]
+    obs = observations[(observations["method"] == method) & (observations["provenance"] == "user")]
+    first = obs.iloc[0]
+    seeds = sorted(set(obs["seed"].dropna().astype(int)))
+    lines = [f"architecture: {first['architecture'] or '?'}    checkpoint: {first['checkpoint'] or '?'}",
+             _sha_line(first, obs),
+             f"code: {', '.join(sorted(set(obs['code_version'].dropna().astype(str)))) or '?'}    "
+             f"results: {len(obs)} files, seeds {seeds}"]
+    if pd.notna(table.severe_mean.get(label, np.nan)):
+        lines.append(f"SEVERE mean {table.severe_mean[label]:.1f}    average rank {table.avg_rank[label]:.2f} "
+                     f"of {len(table.labels)} ({table.tie_rule} tie rule)")
+    if not bool(table.rows.at[label, "comparable"]):
+        lines.append("‡ includes smoke-profile results: not comparable with published numbers")
+    cells, row_labels, tasks = _summary_cells(table, label)
+    ncols = min(4, max(1, len(tasks)))
+    strip_rows = math.ceil(len(tasks) / ncols) if tasks else 0
+    head_h = 0.3 + 0.145 * len(lines)
+    tab_h = 0.17 * (len(cells) + 1) + 0.08
+    strip_h = 1.45 * strip_rows + (0.25 if strip_rows else 0)
+    fig = Figure(figsize=(PAGE_WIDTH, head_h + tab_h + strip_h), layout="constrained")
+    FigureCanvasAgg(fig)
+    gs = fig.add_gridspec(3 if strip_rows else 2, 1, height_ratios=[head_h, tab_h] + ([strip_h] if strip_rows else []))
+    head = fig.add_subfigure(gs[0])
+    head.text(0.0, 1.0, label, fontsize=12, fontweight="bold", va="top", ha="left")
+    head.text(0.0, 1.0 - 0.32 / head_h, "\n".join(lines), fontsize=6.5, va="top", ha="left", family="DejaVu Sans Mono",
+              linespacing=1.35)
+
+    ax_tab = fig.add_subfigure(gs[1]).subplots()
+    ax_tab.axis("off")
+    if cells:
+        headers = ["mean ± std", "seeds", "rank", "others (min–max)", "protocol", "hash"]
+        chars = [max(len(h), *(len(r[k]) for r in cells)) + 2 for k, h in enumerate(headers)]
+        label_chars = max(len(r) for r in row_labels) + 2
+        total = sum(chars) + label_chars
+        tab = ax_tab.table(cellText=cells, rowLabels=row_labels, loc="upper left", cellLoc="left",
+                           colLabels=headers, colWidths=[c / total for c in chars],
+                           bbox=[label_chars / total, 0.0, 1 - label_chars / total, 1.0])
+        tab.auto_set_font_size(False)
+        tab.set_fontsize(6.5)
+        for (r, c), cell in tab.get_celld().items():
+            cell.set_linewidth(0.3)
+            cell.set_edgecolor("#BFBFBF")
+            if r == 0:
+                cell.set_text_props(fontweight="bold")
+            if c == -1 and r > 0:
+                cell.get_text().set_color(factor_color(tasks[r - 1].group))
+                cell.set_text_props(fontweight="bold")
+
+    if strip_rows:
+        strip = fig.add_subfigure(gs[2])
+        axes = strip.subplots(strip_rows, ncols, squeeze=False).ravel()
+        published = set(table.rows.index[table.rows["provenance"] == "published"])
+        for ax, col in zip(axes, tasks):
+            color = factor_color(col.group)
+            values = table.mean[col.task].dropna()
+            others = values.drop(label)
+            pub, usr = others[others.index.isin(list(published))], others[~others.index.isin(list(published))]
+            for series, kw in ((pub, {"marker": "o", "facecolor": "white", "edgecolor": PUBLISHED_GREY}),
+                               (usr, {"marker": "s", "facecolor": "#BFBFBF", "edgecolor": "#595959"})):
+                if len(series):
+                    ax.scatter(np.linspace(-0.18, 0.18, len(series)), series.to_numpy(), s=11, linewidth=0.6, **kw)
+            ax.scatter([0], [values[label]], color=HIGHLIGHT, s=34, marker="D", edgecolor=USER_EDGE, linewidth=0.6,
+                       zorder=3)
+            ax.set_xlim(-0.5, 0.5)
+            ax.set_ylim(*_padded(values.min(), values.max(), 0.15))
+            plain_axis(ax.yaxis)
+            ax.yaxis.grid(True)
+            ax.set_xticks([])
+            ax.spines["bottom"].set_visible(False)
+            ax.set_title(f"{col.title} {col.arrow}".strip(), color=color, fontweight="bold")
+            ax.set_ylabel(metric_label(col).replace(" ↓", ""), labelpad=1)
+            if not col.higher_is_better:
+                ax.invert_yaxis()  # better is up everywhere
+        for ax in axes[len(tasks):]:
+            ax.set_visible(False)
+        handles = [Line2D([], [], ls="", marker="D", ms=4.5, markerfacecolor=HIGHLIGHT, markeredgecolor=USER_EDGE,
+                          label=label)]
+        if published & set(table.labels) - {label}:
+            handles.append(Line2D([], [], ls="", marker="o", ms=4, markerfacecolor="white",
+                                  markeredgecolor=PUBLISHED_GREY, label="published rows"))
+        if len(set(table.labels) - published - {label}):
+            handles.append(Line2D([], [], ls="", marker="s", ms=4, markerfacecolor="#BFBFBF",
+                                  markeredgecolor="#595959", label="other evaluated rows"))
+        strip.legend(handles=handles, loc="outside upper center", ncols=len(handles), title="better is up")
     return fig
 
 
@@ -241,29 +420,32 @@ def summaries(table: SevereTable, observations: pd.DataFrame, out_dir: Path) -> 
         raise SevereError("summary needs result JSONs of at least one checkpoint")
     paths = []
     for label in user_labels:
-        paths += save_figure(_summary_page(table, observations, label), out_dir, f"summary_{slug(label)}")
+        paths += save_figure(summary_figure(table, observations, label), out_dir, f"summary_{slug(label)}")
     return paths
 
 
 # --- CKA heatmaps --------------------------------------------------------------------------------------
 
+@styled
 def cka_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str, out_dir: Path,
                 stem: str, row_axis: str = "", col_axis: str = "") -> list[Path]:
     """A CKA matrix as an annotated heatmap (0..1, viridis)."""
     size = max(len(row_labels), len(col_labels))
-    fig = Figure(figsize=(1.6 + 0.7 * max(size, 3), 1.2 + 0.6 * max(size, 3)), layout="constrained")
+    fig = Figure(figsize=(1.4 + 0.42 * max(size, 3), 1.0 + 0.36 * max(size, 3)), layout="constrained")
+    FigureCanvasAgg(fig)
     ax = fig.subplots()
     im = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", origin="lower")
-    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=8)
-    ax.set_xlabel(col_axis, fontsize=8)
-    ax.set_ylabel(row_axis, fontsize=8)
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    ax.set_xlabel(col_axis)
+    ax.set_ylabel(row_axis)
+    ax.spines[:].set_visible(False)
     if size <= 16:
         for i in range(matrix.shape[0]):
             for j in range(matrix.shape[1]):
                 v = matrix[i, j]
-                ax.text(j, i, "nan" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, "nan" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if not np.isnan(v) and v < 0.6 else "black")
-    fig.colorbar(im, ax=ax, label="CKA")
-    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="CKA", shrink=0.8)
+    ax.set_title(title)
     return save_figure(fig, out_dir, stem)
