@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..resources import cache_dir
+from . import hashlock
 from .registry import Archive, Entry, Registry
 from .safe_load import sha256_file
 
@@ -209,13 +210,17 @@ def fetch(entry: Entry, registry: Registry, force: bool = False) -> Path:
         verify_existing(dest, src.sha256, src.sha256_prefix)
         return dest
     if src.url:
-        return download(src.url, dest, sha256=src.sha256, sha256_prefix=src.sha256_prefix)
-    archive = registry.archives[src.archive]
-    archive_path = fetch_archive(archive, force=force)
-    extract_member(archive_path, src.member, dest)
-    try:
-        verify_existing(dest, src.sha256, src.sha256_prefix)
-    except CheckpointError:
-        dest.unlink(missing_ok=True)
-        raise
+        download(src.url, dest, sha256=src.sha256,
+                 sha256_prefix=src.sha256_prefix or hashlock.publisher_sha256_prefix(src.url))
+    else:
+        archive = registry.archives[src.archive]
+        archive_path = fetch_archive(archive, force=force)
+        extract_member(archive_path, src.member, dest)
+        try:
+            verify_existing(dest, src.sha256, src.sha256_prefix)
+        except CheckpointError:
+            dest.unlink(missing_ok=True)
+            raise
+    # passed every check the registry allows: the first such download's sha256 goes into the lock file
+    hashlock.record_download(entry.name, dest, sha256_file(dest), src.url or registry.archives[src.archive].url)
     return dest

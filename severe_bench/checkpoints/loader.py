@@ -23,6 +23,7 @@ from ..models import backbone_spec, create_backbone
 from . import fetch as fetch_mod
 from . import hf_config, hub
 from .detect import Match, describe_keys, detect, generic_for, match_layout, pyvrl_hint
+from .hashlock import publisher_sha256_prefix, record_download, url_key
 from .remap import GENERIC
 from .registry import Entry, Registry, default_quirks, load_registry
 from .safe_load import load_file, sha256_file
@@ -92,7 +93,8 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
         if not dest.exists():
             if not download or os.environ.get("SEVERE_OFFLINE"):
                 raise CheckpointError(f"{spec} is not downloaded yet and downloads are off (SEVERE_OFFLINE)")
-            fetch_mod.download(spec, dest)
+            fetch_mod.download(spec, dest, sha256_prefix=publisher_sha256_prefix(spec))
+            record_download(url_key(spec), dest, sha256_file(dest), spec)
         return dest, None, {"url": spec}
     if spec.startswith(hub.PREFIX) and hub.parse_hub_id(spec):
         return _from_hub(spec, download)

@@ -36,21 +36,43 @@ def list_cmd(as_json):
     from tabulate import tabulate
 
     from ..checkpoints.fetch import find_local
+    from ..checkpoints.hashlock import lock_path, read_lock
 
     reg = _registry()
+    lock = read_lock()
     rows = []
     for e in reg.entries.values():
         local = find_local(e)
+        check = hash_check(e, lock)
         rows.append({"name": e.name, "label": e.label, "architecture": e.architecture, "layout": e.layout,
                      "pretraining": e.pretraining.get("dataset", ""), "sha256_known": bool(e.source.sha256),
+                     "hash_check": check, "locked_sha256": (lock.get(e.name) or {}).get("sha256"),
+                     "verified": bool(local) and check != "none",
                      "local": str(local) if local else None})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     table = [[r["name"], r["label"], r["architecture"], r["layout"], r["pretraining"],
-              "yes" if r["local"] else "-", "yes" if r["sha256_known"] else "-"] for r in rows]
-    click.echo(tabulate(table, headers=["name", "label", "architecture", "layout", "pre-training", "local",
-                                        "sha256"]))
+              ("verified" if r["verified"] else "unverified") if r["local"] else "-",
+              r["hash_check"] if r["hash_check"] != "none" else "-"] for r in rows]
+    click.echo(tabulate(table, headers=["name", "label", "architecture", "layout", "pre-training", "local copy",
+                                        "sha256 check"]))
+    click.echo(f"\nsha256 check: 'publisher sha256' / 'publisher prefix' are checked on every fetch and use; 'lock' "
+               f"is the sha256 of the first download ({lock_path()}), compared with every later download.")
+
+
+def hash_check(entry, lock: dict) -> str:
+    """What a fetch of ``entry`` is checked against: ``publisher sha256``, ``publisher prefix``, ``lock`` or
+    ``none``."""
+    from ..checkpoints.hashlock import publisher_sha256_prefix
+
+    if entry.source.sha256:
+        return "publisher sha256"
+    if entry.source.sha256_prefix or publisher_sha256_prefix(entry.source.url):
+        return "publisher prefix"
+    if (lock.get(entry.name) or {}).get("sha256"):
+        return "lock"
+    return "none"
 
 
 @checkpoints.command("show")
@@ -209,6 +231,7 @@ def verify_cmd(ctx, spec, as_json, arch, layout, trust):
 def fetch_cmd(names, force):
     """Download registry checkpoints into the cache (resumable; sha256-checked where the hash is known)."""
     from ..checkpoints.fetch import fetch
+    from ..checkpoints.hashlock import read_lock
     from ..checkpoints.safe_load import sha256_file
 
     reg = _registry()
@@ -216,5 +239,7 @@ def fetch_cmd(names, force):
     for e in entries:
         path = fetch(e, reg, force=force)
         digest = sha256_file(path)
-        check = "verified" if e.source.sha256 else ("prefix verified" if e.source.sha256_prefix else "not in the registry")
+        check = {"publisher sha256": "verified", "publisher prefix": "prefix verified",
+                 "lock": "same as the first download" if (read_lock().get(e.name) or {}).get("sha256") == digest
+                 else "differs from the first download"}.get(hash_check(e, read_lock()), "not in the registry")
         click.echo(f"{e.name}: {path}\n  sha256 {digest} ({check})")
