@@ -204,6 +204,7 @@ def fetch(entry: Entry, registry: Registry, force: bool = False) -> Path:
 
         path = model_weights(src.hub, src.revision, force_download=force)
         verify_existing(path, src.sha256, src.sha256_prefix)
+        hashlock.record_download(entry.name, path, sha256_file(path), f"hf:{src.hub}@{src.revision or 'main'}")
         return path
     dest = entry_path(entry)
     if dest.exists() and not force:
