@@ -29,6 +29,7 @@ def _eval(args):
 
 def test_synth_suite_end_to_end(tiny_suite, tmp_path):
     out = tmp_path / "run"
+    head = _git_head()
     log = _eval(["--suite", "synth", "--data-root", str(tiny_suite), "--out", str(out)])
     for tid in suite_tasks("synth"):
         res = json.loads((out / tid / "seed0" / "result.json").read_text())
@@ -50,7 +51,7 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
             if isinstance(value, float):
                 assert again[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (tid, name)
         assert res["data"]["complete"] is True and res["data"]["official_counts"] is None  # generated data
-        _check_provenance(res)
+        _check_provenance(res, head)
     motion = json.loads((out / "synth_motion" / "seed0" / "result.json").read_text())
     assert len(motion["data"]["class_names"]) == motion["data"]["num_classes"] == 6
     few = json.loads((out / "synth_few" / "seed0" / "result.json").read_text())
@@ -67,14 +68,18 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
     assert log2.count("done already") == len(suite_tasks("synth"))
 
 
-def _check_provenance(res):
-    """What a reviewer audits: code, libraries, command, lists, per-pass history, class names, FLOP input."""
+def _git_head() -> str:
     import subprocess
-    import sys
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def _check_provenance(res, head):
+    """What a reviewer audits: code, libraries, command, lists, per-pass history, class names, FLOP input."""
+    import sys
+
     assert res["code"]["source"] == "git" and res["code"]["commit"] == head
     assert isinstance(res["code"]["dirty"], bool)
     assert res["code_version"].startswith(res["code"]["version"] + "+g" + head[:7])

@@ -97,63 +97,89 @@ def _bar_range(values: np.ndarray, errors: np.ndarray) -> tuple[float, float]:
     return 0.0, (top * 1.08 if top > 0 else 1.0)
 
 
+def _sections(table: SevereTable) -> list[tuple[list[Column], list[int]]]:
+    """Panels grouped so that no panel carries rows it has no value for: the columns with published numbers
+    (rows: every row with a value in any of them), then the columns only the user's results have (rows: those
+    results). Each section is a list of columns and the row indices it shows."""
+    user = _is_user(table)
+    published_cols = [c for c in table.columns if table.mean[c.task][~user].notna().any()]
+    own_cols = [c for c in table.columns if c not in published_cols]
+    out = []
+    for cols in (published_cols, own_cols):
+        if cols:
+            have = table.mean[[c.task for c in cols]].notna().any(axis=1).to_numpy()
+            out.append((cols, [i for i in range(len(table.labels)) if have[i]]))
+    return out
+
+
+def _panel_width(cols: list[Column]) -> float:
+    return max(1.05, 0.07 * max(len(c.title) for c in cols) + 0.15)  # titles stay inside their panel
+
+
 @styled
 def factor_bars_figure(table: SevereTable) -> Figure:
-    cols = table.columns
-    names = _row_names(table)
-    user = _is_user(table)
-    n_rows_m = len(names)
-    grid_rows = math.ceil(len(cols) / MAX_PANELS_PER_ROW)
-    per_row = math.ceil(len(cols) / grid_rows)  # balanced rows: 9 panels as 5 + 4, not 6 + 3
-    label_w = _label_width_in(names)
-    panel_w = 1.05 if per_row > 3 else 1.4
-    width = label_w + per_row * panel_w + 0.2
-    panel_h = 0.13 * n_rows_m + 0.62
+    names_all = _row_names(table)
+    user_all = _is_user(table)
+    sections = _sections(table)
+    label_w = _label_width_in([names_all[i] for _, rows in sections for i in rows])
+    layout = []
+    for cols, rows in sections:
+        grid_rows = math.ceil(len(cols) / MAX_PANELS_PER_ROW)
+        per_row = math.ceil(len(cols) / grid_rows)  # balanced rows: 9 panels as 5 + 4, not 6 + 3
+        layout.append((cols, rows, grid_rows, per_row, 0.13 * len(rows) + 0.62))
+    width = label_w + max(per_row * _panel_width(cols) for cols, _, _, per_row, _ in layout) + 0.2
+    heights = [grid_rows * panel_h for _, _, grid_rows, _, panel_h in layout]
     legend_h = 0.32
-    fig = Figure(figsize=(width, legend_h + grid_rows * panel_h), layout="constrained")
+    fig = Figure(figsize=(width, legend_h + sum(heights)), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(grid_rows, per_row, squeeze=False, sharey=True)
-    y = np.arange(n_rows_m)
-    for k, ax in enumerate(axes.ravel()):
-        if k >= len(cols):
-            ax.set_visible(False)
-            continue
-        col = cols[k]
-        color = factor_color(col.group)
-        values = table.mean[col.task].to_numpy(dtype=float)
-        errors = np.nan_to_num(table.std[col.task].to_numpy(dtype=float))
-        have = ~np.isnan(values)
-        face = [color if u else light(color) for u in user]
-        edge = [USER_EDGE if u else color for u in user]
-        ax.barh(y[have], values[have], xerr=errors[have], height=0.72, color=np.array(face, dtype=object)[have].tolist(),
-                edgecolor=np.array(edge, dtype=object)[have].tolist(), linewidth=0.5,
-                error_kw={"elinewidth": 0.5, "capsize": 1.2, "ecolor": USER_EDGE})
-        for yi in y[~have]:  # no result for this row: a faint dash, never a zero-length bar
-            ax.text(0.02, yi, "–", transform=ax.get_yaxis_transform(), va="center", ha="left", color="#B3B3B3",
-                    fontsize=6)
-        lo, hi = _bar_range(values, errors)
-        ax.set_xlim(lo, hi)
-        plain_axis(ax.xaxis, nbins=3)
-        ax.xaxis.grid(True)
-        ax.set_title(col.title, color=color, fontweight="bold", pad=3)
-        ax.set_xlabel(metric_label(col), labelpad=1)
-        ax.tick_params(axis="y", length=0)
-        ax.spines["left"].set_visible(False)
-    axes[0][0].set_ylim(n_rows_m - 0.5, -0.5)  # first row at the top (shared by every panel)
-    for row in axes:
-        row[0].set_yticks(y, names)
-        for tick, u in zip(row[0].get_yticklabels(), user):
-            tick.set_fontweight("bold" if u else "normal")
-            tick.set_color(USER_EDGE if u else "#404040")
-    groups = list(dict.fromkeys(c.group for c in cols))
+    subfigs = fig.subfigures(len(layout), 1, height_ratios=heights, squeeze=False).ravel()
+    for sub, (cols, rows, grid_rows, per_row, _) in zip(subfigs, layout):
+        names = [names_all[i] for i in rows]
+        user = user_all[rows]
+        axes = sub.subplots(grid_rows, per_row, squeeze=False, sharey=True)
+        y = np.arange(len(rows))
+        for k, ax in enumerate(axes.ravel()):
+            if k >= len(cols):
+                ax.set_visible(False)
+                continue
+            _bar_panel(ax, table, cols[k], rows, user, y)
+        axes[0][0].set_ylim(len(rows) - 0.5, -0.5)  # first row at the top (shared by the section's panels)
+        for row in axes:
+            row[0].set_yticks(y, names)
+            for tick, u in zip(row[0].get_yticklabels(), user):
+                tick.set_fontweight("bold" if u else "normal")
+                tick.set_color(USER_EDGE if u else "#404040")
+    groups = list(dict.fromkeys(c.group for c in table.columns))
     handles = [Patch(facecolor=factor_color(g), edgecolor="none", label=g) for g in groups]
-    handles += _provenance_handles("Existing", bool(user.any()), bool((~user).any()))
+    handles += _provenance_handles("Existing", bool(user_all.any()), bool((~user_all).any()))
     handles.append(Line2D([], [], color=USER_EDGE, lw=0.5, marker="|", markersize=4, label="± std over seeds"))
-    if any(n.endswith("‡") for n in names):
+    if any(n.endswith("‡") for n in names_all):
         handles.append(Patch(facecolor="none", edgecolor="none", label="‡ smoke profile: not comparable"))
     fig.legend(handles=handles, loc="outside upper center", handlelength=1.2, columnspacing=1.0,
                ncols=len(handles) if len(handles) <= 7 else math.ceil(len(handles) / 2))
     return fig
+
+
+def _bar_panel(ax, table: SevereTable, col: Column, rows: list[int], user: np.ndarray, y: np.ndarray) -> None:
+    color = factor_color(col.group)
+    values = table.mean[col.task].to_numpy(dtype=float)[rows]
+    errors = np.nan_to_num(table.std[col.task].to_numpy(dtype=float)[rows])
+    have = ~np.isnan(values)
+    face = np.array([color if u else light(color) for u in user], dtype=object)
+    edge = np.array([USER_EDGE if u else color for u in user], dtype=object)
+    ax.barh(y[have], values[have], xerr=errors[have], height=0.72, color=face[have].tolist(),
+            edgecolor=edge[have].tolist(), linewidth=0.5,
+            error_kw={"elinewidth": 0.5, "capsize": 1.2, "ecolor": USER_EDGE})
+    for yi in y[~have]:  # no result for this row: a faint dash, never a zero-length bar
+        ax.text(0.02, yi, "–", transform=ax.get_yaxis_transform(), va="center", ha="left", color="#B3B3B3",
+                fontsize=6)
+    ax.set_xlim(*_bar_range(values, errors))
+    plain_axis(ax.xaxis, nbins=3)
+    ax.xaxis.grid(True)
+    ax.set_title(col.title, color=color, fontweight="bold", pad=3)
+    ax.set_xlabel(metric_label(col), labelpad=1)
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
 
 
 def factor_bars(table: SevereTable, out_dir: Path) -> list[Path]:
@@ -340,7 +366,9 @@ def summary_figure(table: SevereTable, observations: pd.DataFrame, label: str) -
                      f"of {len(table.labels)} ({table.tie_rule} tie rule)")
     if not bool(table.rows.at[label, "comparable"]):
         lines.append("‡ includes smoke-profile results: not comparable with published numbers")
-    cells, row_labels, tasks = _summary_cells(table, label)
+    cells, row_labels, cell_cols = _summary_cells(table, label)
+    # a strip only where there is something to compare with
+    tasks = [c for c in cell_cols if table.mean[c.task].drop(label).notna().any()]
     ncols = min(4, max(1, len(tasks)))
     strip_rows = math.ceil(len(tasks) / ncols) if tasks else 0
     head_h = 0.3 + 0.145 * len(lines)
@@ -372,18 +400,20 @@ def summary_figure(table: SevereTable, observations: pd.DataFrame, label: str) -
             if r == 0:
                 cell.set_text_props(fontweight="bold")
             if c == -1 and r > 0:
-                cell.get_text().set_color(factor_color(tasks[r - 1].group))
+                cell.get_text().set_color(factor_color(cell_cols[r - 1].group))
                 cell.set_text_props(fontweight="bold")
 
     if strip_rows:
         strip = fig.add_subfigure(gs[2])
         axes = strip.subplots(strip_rows, ncols, squeeze=False).ravel()
         published = set(table.rows.index[table.rows["provenance"] == "published"])
+        shown = set()
         for ax, col in zip(axes, tasks):
             color = factor_color(col.group)
             values = table.mean[col.task].dropna()
             others = values.drop(label)
             pub, usr = others[others.index.isin(list(published))], others[~others.index.isin(list(published))]
+            shown |= set(others.index)
             for series, kw in ((pub, {"marker": "o", "facecolor": "white", "edgecolor": PUBLISHED_GREY}),
                                (usr, {"marker": "s", "facecolor": "#BFBFBF", "edgecolor": "#595959"})):
                 if len(series):
@@ -404,10 +434,10 @@ def summary_figure(table: SevereTable, observations: pd.DataFrame, label: str) -
             ax.set_visible(False)
         handles = [Line2D([], [], ls="", marker="D", ms=4.5, markerfacecolor=HIGHLIGHT, markeredgecolor=USER_EDGE,
                           label=label)]
-        if published & set(table.labels) - {label}:
+        if shown & published:
             handles.append(Line2D([], [], ls="", marker="o", ms=4, markerfacecolor="white",
                                   markeredgecolor=PUBLISHED_GREY, label="published rows"))
-        if len(set(table.labels) - published - {label}):
+        if shown - published:
             handles.append(Line2D([], [], ls="", marker="s", ms=4, markerfacecolor="#BFBFBF",
                                   markeredgecolor="#595959", label="other evaluated rows"))
         strip.legend(handles=handles, loc="outside upper center", ncols=len(handles), title="better is up")
