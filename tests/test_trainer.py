@@ -133,6 +133,16 @@ def test_progress_logs_rate_and_eta_when_not_a_terminal():
     assert "clips/s" in lines[-1] and "ETA pass" in lines[-1] and "run" in lines[-1]
 
 
+def test_default_workers_share_the_cores_between_local_ranks(monkeypatch):
+    from severe_bench.engine.trainer import default_workers
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    alone = default_workers()
+    assert alone == max(1, len(os.sched_getaffinity(0)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(alone * 2))
+    assert default_workers() == 1
+
+
 def test_precision_auto_is_fp32_on_cpu_and_bf16_autocast_when_asked():
     p = Precision("cpu")
     assert p.record()["precision"] == "fp32" and not p.channels_last

@@ -11,6 +11,7 @@ handy to try a job array without a cluster.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -33,6 +34,8 @@ class EvalJob:
         if env.num_tasks > 1:  # one process per GPU: DDP ranks
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         opts = EvalOptions(**{**self.opts, "out_dir": Path(self.opts["out_dir"]), "seeds": (self.seed,)})
+        if opts.workers is None:  # SLURM already gives each task its own cores (--cpus-per-gpu): use them all
+            opts.workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
         return [str(p) for p in evaluate([self.task_id], opts, log=lambda m: print(m, flush=True))]
 
     def checkpoint(self, *args, **kwargs):
