@@ -83,6 +83,13 @@ def test_wants_json():
     assert not wants_json(["table", "--format", "md"]) and not wants_json(["x", "--", "--json"])
 
 
+def test_printed_hints_quote_paths(tmp_path, capsys):
+    site = tmp_path / "my site"
+    with pytest.raises(SystemExit):
+        main(["leaderboard", "serve", str(site)])
+    assert f"`severe leaderboard build --out '{site}'`" in capsys.readouterr().err
+
+
 def test_hints_are_shell_quoted():
     assert shell_command("severe", "table", "my runs/it's") == "severe table 'my runs/it'\"'\"'s'"
     assert shell_command("severe", "table", Path("runs/a")) == "severe table runs/a"

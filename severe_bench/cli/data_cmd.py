@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..errors import SevereError
-from .options import data_root_option
+from .options import data_root_option, shell_command
 
 SPLITS = ("train", "test")
 
@@ -157,8 +157,9 @@ def _print_report(rep: dict, show: int) -> None:
         click.echo(f"[{split}] samples: {r['samples']}, classes seen: {r['classes_seen']}")
         if r.get("train_subset"):
             sub = r["train_subset"]
+            listing = shell_command("severe", "data", "list", rep["task"])
             click.echo(f"  trains on a subset: {sub['samples']} of these {r['samples']} videos, {sub['classes']} classes "
-                       f"({_subset_rule_text(sub['rule'])}; sha256 {sub['sha256'][:16]}; `severe data list {rep['task']}`)")
+                       f"({_subset_rule_text(sub['rule'])}; sha256 {sub['sha256'][:16]}; `{listing}`)")
         for path in r["missing_annotation_files"]:
             click.echo(f"  missing annotation file: {path}")
         if r["error"]:

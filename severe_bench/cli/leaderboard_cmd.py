@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import SevereError
+from .options import shell_command
 
 DEFAULT_DB = "leaderboard.db"
 _DB = click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
@@ -74,7 +75,8 @@ def serve(site, port):
 
     root = Path(site)
     if not (root / "index.html").is_file():
-        raise SevereError(f"{root} has no index.html: build it first with `severe leaderboard build --out {root}`")
+        build = shell_command("severe", "leaderboard", "build", "--out", root)
+        raise SevereError(f"{root} has no index.html: build it first with `{build}`")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
