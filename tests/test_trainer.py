@@ -214,3 +214,36 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path):
     for (k, a), (_, b) in zip(uninterrupted.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), k
     assert not math.isnan(float(torch.load(work_b / "state.pt", weights_only=True)["history"][-1]["loss"]))
+
+
+def test_training_stops_at_the_first_non_finite_loss(tmp_path):
+    from types import SimpleNamespace
+
+    from severe_bench.engine.trainer import fit
+    from severe_bench.errors import SevereError
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, key):
+            return {"x": torch.ones(3)}
+
+    def collate(items):
+        return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items])}
+
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    calls = []
+
+    def step(b, p, s):
+        calls.append((p, s))
+        loss = model(b["x"]).sum() * (float("nan") if s == 1 else 1.0)
+        return loss, 1
+
+    ctx = SimpleNamespace(work_dir=tmp_path, seed=0, workers=0, device=torch.device("cpu"), log=lambda m: None,
+                          task=SimpleNamespace(id="t"))
+    with pytest.raises(SevereError, match="non-finite"):
+        fit(ctx=ctx, model=model, optimizer=opt, dataset=Items(), batch_size=2, passes=2, train_batch=step,
+            collate=collate, precision=Precision("cpu"))
+    assert calls == [(0, 0), (0, 1)] and not (tmp_path / "state.pt").exists()
