@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 from scipy import stats
 
 from ..errors import SevereError
@@ -213,9 +214,10 @@ def sample_curves(observations: pd.DataFrame, out_dir: Path) -> list[Path]:
             ax.errorbar(agg.index.to_numpy(dtype=float), agg["mean"], yerr=agg["std"].fillna(0.0), marker="o",
                         ms=3, capsize=1.5, elinewidth=0.6, label=method, color=color_of[method])
         ax.set_xscale("log")
-        fmt_x = ax.xaxis.get_major_formatter()
-        if hasattr(fmt_x, "labelOnlyBase"):
-            fmt_x.labelOnlyBase = False
+        # ticks at the training-set sizes themselves, written out (1000, 2000, 9537), not as powers of ten
+        sizes = sorted(rows["num_train"].dropna().astype(int).unique())
+        ax.set_xticks(sizes, [f"{n:d}" for n in sizes])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("fine-tuning samples")
         unit = rows["unit"].iloc[0]
         label = _METRIC_LABELS.get(metric, metric.replace("_", " "))
