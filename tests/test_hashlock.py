@@ -78,6 +78,15 @@ def test_first_download_is_locked_and_a_changed_file_is_reported(server, tmp_pat
     assert hashlib.sha256(first).hexdigest() in err
     assert hashlock.read_lock()["unhashed"]["sha256"] == hashlib.sha256(first).hexdigest()  # the first stays
 
+    # a cached copy that is used (no download) is compared with the lock too
+    from severe_bench.checkpoints.loader import resolve
+
+    resolve("unhashed", load_registry())
+    assert "not the " + hashlib.sha256(first).hexdigest() in capsys.readouterr().err
+    (cache / "checkpoints" / "unhashed" / "w.pth").write_bytes(first)
+    resolve("unhashed", load_registry())
+    assert "warning" not in capsys.readouterr().err
+
 
 def test_publisher_prefix_in_torchvision_names():
     assert hashlock.publisher_sha256_prefix("https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth") == "91a641e6"

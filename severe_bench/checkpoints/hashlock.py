@@ -108,5 +108,17 @@ def record_download(key: str, file: Path, digest: str, source: str | None = None
     return "recorded"
 
 
+def check_against_lock(key: str, file: Path, digest: str,
+                       warn=lambda msg: print(f"warning: {msg}", file=sys.stderr)) -> bool:
+    """Warn when a local copy about to be used differs from the first download recorded for ``key``
+    (a file replaced by hand, or damaged on disk); True when it matches or nothing is recorded."""
+    known = read_lock().get(key) or {}
+    if not known.get("sha256") or known["sha256"] == digest:
+        return True
+    warn(f"{key}: {file} has sha256 {digest}, not the {known['sha256']} of the first download "
+         f"({known.get('recorded_at', '?')}, {lock_path()}); results with it are not comparable with earlier ones")
+    return False
+
+
 def url_key(url: str) -> str:
     return f"url:{url}"

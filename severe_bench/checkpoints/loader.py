@@ -23,7 +23,7 @@ from ..models import backbone_spec, create_backbone
 from . import fetch as fetch_mod
 from . import hf_config, hub
 from .detect import Match, describe_keys, detect, generic_for, match_layout, pyvrl_hint
-from .hashlock import publisher_sha256_prefix, record_download, url_key
+from .hashlock import check_against_lock, publisher_sha256_prefix, record_download, url_key
 from .remap import GENERIC
 from .registry import Entry, Registry, default_quirks, load_registry
 from .safe_load import load_file, sha256_file
@@ -84,6 +84,7 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
             path = fetch_mod.fetch(entry, registry)
         else:
             fetch_mod.verify_existing(path, entry.source.sha256, entry.source.sha256_prefix)
+            check_against_lock(entry.name, path, sha256_file(path))
         return path, entry, entry.source.to_dict()
     if is_url(spec):
         entry = next((e for e in registry.entries.values() if e.source.url == spec), None)
