@@ -198,6 +198,9 @@ def test_published_rows_drawn_distinctly_in_the_factor_colour(tmp_path):
     assert faces["Mine"] == (to_rgba(factor_color("Domains")), to_rgba(USER_EDGE))
     assert faces["GDT"][0] == to_rgba(light(factor_color("Domains")))
     assert set(faces) == set(table.mean["ssv2"].dropna().index)  # one bar per row with a value, no n/a bars
+    # a task outside the SEVERE columns takes the colour of the factor its task file names (synth_motion: domain)
+    synth = next(ax for ax in fig.axes if ax.get_title() == "synth_motion")
+    assert {bar.get_facecolor() for bar in synth.patches} == {to_rgba(factor_color("Domains"))}
     # the scatter uses the same factor colour for the SSv2 panel, filled for the user's rows
     sc = scatter_figure(table, correlations_vs_ucf101(table))
     ax = next(a for a in sc.axes if a.get_title().startswith("SSv2"))

@@ -64,6 +64,22 @@ def metric_label(col: Column) -> str:
     return f"{name}{unit}{' ↓' if not col.higher_is_better else ''}"
 
 
+_FACTOR_GROUPS = {"domain": "Domains", "samples": "Samples", "actions": "Actions", "task": "Tasks"}
+
+
+def colour_group(col: Column) -> str:
+    """The factor whose colour a column takes: its SEVERE group, or for another task the factor its task file
+    names (hmdb51: domain, synth_count: task), so every figure colours one factor alike."""
+    if col.group != "Other":
+        return col.group
+    try:
+        from ..registry import get_task
+
+        return _FACTOR_GROUPS.get(str(get_task(col.task).factor), "Other")
+    except Exception:  # a task the registry does not know (e.g. from another installation): no factor
+        return "Other"
+
+
 def _is_user(table: SevereTable) -> np.ndarray:
     return (table.rows["provenance"] == "user").to_numpy()
 
@@ -150,7 +166,7 @@ def factor_bars_figure(table: SevereTable) -> Figure:
             for tick, u in zip(row[0].get_yticklabels(), user):
                 tick.set_fontweight("bold" if u else "normal")
                 tick.set_color(USER_EDGE if u else "#404040")
-    groups = list(dict.fromkeys(c.group for c in table.columns))
+    groups = list(dict.fromkeys(colour_group(c) for c in table.columns))
     handles = [Patch(facecolor=factor_color(g), edgecolor="none", label=g) for g in groups]
     handles += _provenance_handles("Existing", bool(user_all.any()), bool((~user_all).any()))
     handles.append(Line2D([], [], color=USER_EDGE, lw=0.5, marker="|", markersize=4, label="± std over seeds"))
@@ -162,7 +178,7 @@ def factor_bars_figure(table: SevereTable) -> Figure:
 
 
 def _bar_panel(ax, table: SevereTable, col: Column, rows: list[int], user: np.ndarray, y: np.ndarray) -> None:
-    color = factor_color(col.group)
+    color = factor_color(colour_group(col))
     values = table.mean[col.task].to_numpy(dtype=float)[rows]
     errors = np.nan_to_num(table.std[col.task].to_numpy(dtype=float)[rows])
     have = ~np.isnan(values)
@@ -272,7 +288,7 @@ def scatter_figure(table: SevereTable, corr: pd.DataFrame) -> Figure:
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for k, (ax, rec) in enumerate(zip(axes, corr.itertuples())):
         col = cols[rec.task]
-        color = factor_color(col.group)
+        color = factor_color(colour_group(col))
         both = table.mean[["ucf101", rec.task]].dropna()
         mine = both.index.isin(list(user_rows))
         ax.scatter(both["ucf101"][~mine], both[rec.task][~mine], s=14, facecolor=light(color, 0.45),
@@ -402,7 +418,7 @@ def summary_figure(table: SevereTable, observations: pd.DataFrame, label: str) -
             if r == 0:
                 cell.set_text_props(fontweight="bold")
             if c == -1 and r > 0:
-                cell.get_text().set_color(factor_color(cell_cols[r - 1].group))
+                cell.get_text().set_color(factor_color(colour_group(cell_cols[r - 1])))
                 cell.set_text_props(fontweight="bold")
 
     if strip_rows:
@@ -411,7 +427,7 @@ def summary_figure(table: SevereTable, observations: pd.DataFrame, label: str) -
         published = set(table.rows.index[table.rows["provenance"] == "published"])
         shown = set()
         for ax, col in zip(axes, tasks):
-            color = factor_color(col.group)
+            color = factor_color(colour_group(col))
             values = table.mean[col.task].dropna()
             others = values.drop(label)
             pub, usr = others[others.index.isin(list(published))], others[~others.index.isin(list(published))]
