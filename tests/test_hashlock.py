@@ -18,7 +18,7 @@ from severe_bench.cli.checkpoints_cmd import checkpoints as checkpoints_cli
 from severe_bench.errors import CheckpointError
 from severe_bench.resources import resource_path
 
-from test_fetch import Server
+from test_fetch import Server, vit_file_bytes  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -115,3 +115,28 @@ def test_a_download_that_contradicts_its_name_is_refused(server, tmp_path, monke
     with pytest.raises(CheckpointError, match="sha256 mismatch"):
         fetch(reg.get("named_bad"), reg)
     assert "named_bad" not in hashlock.read_lock()  # a refused download is never locked
+
+
+def test_verify_reports_the_lock(server, tmp_path, monkeypatch, cache, vit_file_bytes):
+    import io
+
+    import torch
+
+    server.files["/vit.pth"] = vit_file_bytes
+    home = tmp_path / "home"
+    _registry_with(home, {"vit_unhashed": {"url": f"{server.url}/vit.pth", "file": "vit.pth"}})
+    data = yaml.safe_load((home / "checkpoints.yaml").read_text())
+    data["checkpoints"]["vit_unhashed"].update(architecture="vit_s_16", layout="videomae_finetune")
+    (home / "checkpoints.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv("SEVERE_HOME", str(home))
+    runner = CliRunner()
+    assert runner.invoke(checkpoints_cli, ["fetch", "vit_unhashed"]).exit_code == 0
+    report = json.loads(runner.invoke(checkpoints_cli, ["verify", "vit_unhashed", "--json"]).output)
+    assert report["ok"] and report["locked_sha256"] == hashlib.sha256(vit_file_bytes).hexdigest()
+    assert report["matches_lock"] is True
+    # the same weights saved again (other bytes) in place of the cached copy: loadable, but not the locked file
+    doc = torch.load(io.BytesIO(vit_file_bytes), weights_only=True)
+    doc["epoch"] = 100
+    torch.save(doc, cache / "checkpoints" / "vit_unhashed" / "vit.pth")
+    out = runner.invoke(checkpoints_cli, ["verify", "vit_unhashed"])
+    assert "hash lock: DIFFERS from the first download" in out.output

@@ -205,6 +205,7 @@ def _verify_report(info: dict, ok: bool) -> list[str]:
 def verify_cmd(ctx, spec, as_json, arch, layout, trust):
     """Check that a checkpoint file (or registry NAME) loads every backbone weight. Exit 0 only then; otherwise
     exit 1 and list the missing and unexpected keys."""
+    from ..checkpoints.hashlock import read_lock
     from ..checkpoints.loader import load_checkpoint
 
     loaded = load_checkpoint(spec, arch=arch, allow_partial=True, trust=trust, layout=layout, count_flops=False)
@@ -212,15 +213,21 @@ def verify_cmd(ctx, spec, as_json, arch, layout, trust):
     reg = _registry()
     entry = reg.entries.get(spec) if spec in reg.entries else reg.by_sha256(info["sha256"])
     info["registry_entry"] = entry.name if entry else None
+    locked = (read_lock().get(entry.name) or {}).get("sha256") if entry else None
+    info["locked_sha256"] = locked  # the first verified download's hash (checkpoints/hashlock.py), if any
+    info["matches_lock"] = None if locked is None else locked == info["sha256"]
     ok = not (info["missing"] or info["unexpected"] or info["shape_mismatch"])
     if as_json:
         keys = ("path", "config", "model_class", "source", "sha256", "size_bytes", "registry_entry", "architecture", "arch_kwargs", "layout",
                 "layout_candidates", "container", "loaded", "expected", "missing", "unexpected", "shape_mismatch",
                 "initialised_fresh", "optional_missing", "dropped", "dropped_count", "pos_embed_resized",
-                "normalisation", "bn_eps", "overrides", "quirks_from")
+                "normalisation", "bn_eps", "overrides", "quirks_from", "locked_sha256", "matches_lock")
         click.echo(json.dumps({"ok": ok, **{k: info.get(k) for k in keys}}, indent=2))
     else:
         click.echo("\n".join(_verify_report(info, ok)))
+        if info["matches_lock"] is not None:
+            click.echo(f"hash lock: {'same as' if info['matches_lock'] else 'DIFFERS from'} the first download "
+                       f"({info['locked_sha256']})")
     if not ok:
         ctx.exit(1)
 
