@@ -145,7 +145,7 @@ def make_loader(dataset, batch_size: int, sampler, collate, workers: int, device
     """One DataLoader for the whole run: workers stay alive across passes and prefetch ahead."""
     kw = loader_kwargs(workers, device)
     if workers > 0:
-        kw.update(persistent_workers=persistent, prefetch_factor=4)
+        kw.update(persistent_workers=persistent, prefetch_factor=2)  # batches in flight per worker (shared memory)
     # an explicit generator: the loader's worker seeds never consume the global torch RNG (dropout's)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate,
                       generator=torch.Generator().manual_seed(int(seed)), **kw)
