@@ -34,3 +34,21 @@ class CheckpointError(SevereError):
 
 class ConfigError(SevereError):
     pass
+
+
+class OutputError(SevereError):
+    """An output or state file cannot be written (read-only, full disk, a file where a folder should be)."""
+
+
+class ResultError(SevereError):
+    """A result JSON that cannot be read or fails validation; the message names the file and the problems."""
+
+
+class TrainingDivergedError(SevereError):
+    """Training produced a non-finite loss; the message names the pass and step."""
+
+
+class RunLockedError(SevereError):
+    """Another process holds the run lock of this (out, task, seed)."""
+
+    exit_code = 3

@@ -76,6 +76,11 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def protocol_hash_of(values: dict) -> str:
+    """The protocol hash of resolved protocol values (what a result records under ``protocol.values``)."""
+    return hashlib.sha256(_canonical(values).encode()).hexdigest()[:16]
+
+
 @dataclass
 class Task:
     id: str
@@ -127,7 +132,7 @@ class Task:
     @property
     def protocol_hash(self) -> str:
         if not self._hash:
-            self._hash = hashlib.sha256(_canonical(self.hashed_values()).encode()).hexdigest()[:16]
+            self._hash = protocol_hash_of(self.hashed_values())
         return self._hash
 
 
@@ -320,8 +325,19 @@ def read_split_annotations(task: Task, root: str | Path, split: str):
 
     if split not in ("train", "test"):
         raise SevereError(f"split must be 'train' or 'test', got {split!r}")
+    from .data.duplicates import drop_duplicates
+    from .errors import AnnotationError
+
     ann = read_annotations(task.dataset["format"], Path(root), task.dataset, split)
-    return replace(ann, samples=apply_label_filter(ann.samples, task.dataset.get("label_filter")))
+    listed = (task.dataset.get("files") or {}).get(split)
+    where = Path(root) / str(listed) if listed else (ann.files[0] if ann.files else Path(root))
+    ann = drop_duplicates(ann, split, where)
+    lf = task.dataset.get("label_filter")
+    ann = replace(ann, samples=apply_label_filter(ann.samples, lf))
+    if not ann.samples:  # fail before any training (and in `data check`), not after it
+        raise AnnotationError(where, None, f"the {split} list of task {task.id} has no samples"
+                              f"{' in the label range ' + str(lf['min']) + '..' + str(lf['max']) if lf else ''}")
+    return ann
 
 
 def read_split(task: Task, root: str | Path, split: str):

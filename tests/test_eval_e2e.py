@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from severe_bench.cli import cli
 from severe_bench.engine.predictions import recompute_metrics
 from severe_bench.registry import suite_tasks
+from severe_bench.results import validate_result
 from severe_bench.synth import generate_suite
 
 pytestmark = pytest.mark.slow
@@ -52,6 +53,7 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
                 assert again[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (tid, name)
         assert res["data"]["complete"] is True and res["data"]["official_counts"] is None  # generated data
         _check_provenance(res, head)
+        assert validate_result(res) == []  # the protocol hash recomputes from the recorded values
     motion = json.loads((out / "synth_motion" / "seed0" / "result.json").read_text())
     assert len(motion["data"]["class_names"]) == motion["data"]["num_classes"] == 6
     few = json.loads((out / "synth_few" / "seed0" / "result.json").read_text())

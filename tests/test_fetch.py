@@ -34,6 +34,7 @@ class Server:
         self.truncate: dict[str, int] = {}
         self.honour_range = True
         self.content_type: dict[str, str] = {}
+        self.no_length: set[str] = set()  # paths answered without Content-Length (the body ends at close)
         self.log: list[tuple[str, str | None, int]] = []  # (path, Range header, status)
         server = self
 
@@ -67,7 +68,8 @@ class Server:
                 body = data[start:]
                 if self.path in server.content_type:
                     self.send_header("Content-Type", server.content_type[self.path])
-                self.send_header("Content-Length", str(len(body)))
+                if self.path not in server.no_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 cut = server.truncate.pop(self.path, None)
                 self.wfile.write(body if cut is None else body[:cut])

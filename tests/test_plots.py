@@ -111,7 +111,7 @@ def test_smoke_summary_says_so(tmp_path):
     res = tmp_path / "res"
     for task in SEVERE_EIGHT:
         write_result(res, task, "Quick", 0.2 if task == "ucfrep" else 30.0, comparable=False,
-                     protocol_hash="5m0ke5m0ke5m0ke0")
+                     protocol="smoke")
     obs = load_results([res])
     table = build_table(obs)
     from severe_bench.report.plots import summaries

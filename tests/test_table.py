@@ -14,6 +14,7 @@ import pytest
 
 from severe_bench.cli import main
 from severe_bench.errors import SevereError
+from severe_bench.registry import protocol_hash_of
 from severe_bench.report import build_table, load_reference, load_results
 from severe_bench.report.render import render
 
@@ -24,17 +25,27 @@ FACTORS = {"ssv2": "domain", "gym99": "domain", "ucf101_1k": "samples", "gym99_1
            "fx_s1": "actions", "ub_s1": "actions", "ucfrep": "task", "charades": "task"}
 
 
+def protocol_of(variant: str = "default", comparable: bool = True) -> tuple[dict, str]:
+    """Recorded protocol values of a test protocol ``variant`` and their hash (as the registry computes it)."""
+    values = {"variant": variant, "profile": "full" if comparable else "smoke"}
+    return values, protocol_hash_of(values)
+
+
+DEFAULT_HASH = protocol_of()[1]
+
+
 def write_result(directory: Path, task: str, label: str, value: float, seed: int = 0,
-                 protocol_hash: str = "0123456789abcdef", comparable: bool = True, num_train: int = 100,
+                 protocol: str = "default", comparable: bool = True, num_train: int = 100,
                  dataset: str | None = None, sha: str | None = None) -> Path:
     """A result JSON with every field of the ``severe-bench/result/v1`` schema."""
     metric, higher, unit = METRICS.get(task, ("top1", True, "%"))
+    values, protocol_hash = protocol_of(protocol, comparable)
     data = {
         "schema": "severe-bench/result/v1",
         "task": {"id": task, "name": task.upper(), "factor": FACTORS.get(task, "extra"),
                  "dataset": dataset or task.split("_")[0]},
         "protocol": {"name": "finetune", "hash": protocol_hash, "profile": "full" if comparable else "smoke",
-                     "comparable": comparable, "values": {}},
+                     "comparable": comparable, "values": values},
         "metric": {"name": metric, "value": value, "higher_is_better": higher, "unit": unit},
         "metrics": {metric: value},
         "model": {"label": label, "architecture": "r2plus1d_18",
@@ -214,7 +225,7 @@ def test_user_results_mean_std_and_aggregates(tmp_path):
     assert t.avg_rank["MyNet"] == 1.0
     md = render(t, "md")
     assert "**72.0** ± 2.6" in md and "**0.150** ± 0.01" in md
-    assert "finetune/full 0123456789abcdef (ssv2, gym99, ucf101_1k" in md  # protocol hash in the caption
+    assert f"finetune/full {DEFAULT_HASH} (ssv2, gym99, ucf101_1k" in md  # protocol hash in the caption
 
 
 def test_user_and_published_rows_stay_separate(tmp_path, capsys):
@@ -226,20 +237,20 @@ def test_user_and_published_rows_stay_separate(tmp_path, capsys):
     assert ("MoCo (published)", "published") in rows and ("MoCo", "user") in rows
     assert float(rows[("MoCo (published)", "published")]["ssv2"]) == pytest.approx(57.1)
     assert float(rows[("MoCo", "user")]["ssv2"]) == pytest.approx(72.0)
-    assert rows[("MoCo", "user")]["protocols"].startswith("ssv2=0123456789abcdef")
+    assert rows[("MoCo", "user")]["protocols"].startswith(f"ssv2={DEFAULT_HASH}")
     assert len(rows) == 16
 
 
 def test_mixed_protocol_hashes_are_refused_naming_the_files(tmp_path, capsys):
     d = tmp_path / "res"
-    a = write_result(d, "ssv2", "Net1", 60.0, protocol_hash="aaaaaaaaaaaaaaaa")
-    b = write_result(d, "ssv2", "Net2", 61.0, protocol_hash="bbbbbbbbbbbbbbbb")
-    write_result(d, "gym99", "Net1", 90.0, protocol_hash="cccccccccccccccc")
+    a = write_result(d, "ssv2", "Net1", 60.0, protocol="a")
+    b = write_result(d, "ssv2", "Net2", 61.0, protocol="b")
+    write_result(d, "gym99", "Net1", 90.0, protocol="c")
     with pytest.raises(SevereError) as info:
         load_results([d])
     msg = str(info.value)
     assert "ssv2" in msg and str(a) in msg and str(b) in msg
-    assert "aaaaaaaaaaaaaaaa" in msg and "bbbbbbbbbbbbbbbb" in msg
+    assert protocol_of("a")[1] in msg and protocol_of("b")[1] in msg
     code, _, err = run_cli(["table", str(d)], capsys)
     assert code != 0 and "protocol" in err and "Traceback" not in err
     # different hashes on different tasks are fine
@@ -262,7 +273,7 @@ def test_duplicate_seeds_and_relabelled_checkpoints_are_refused(tmp_path):
 
 def test_smoke_results_are_flagged(tmp_path):
     d = tmp_path / "res"
-    _three_seed_results(d, comparable=False, protocol_hash="5m0ke5m0ke5m0ke0")
+    _three_seed_results(d, comparable=False, protocol="smoke")
     t = build_table(load_results([d]))
     assert t.smoke_tasks() == SEVERE_EIGHT
     assert "**72.0** ± 2.6‡" in render(t, "md")

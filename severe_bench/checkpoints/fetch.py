@@ -65,8 +65,9 @@ def _progress(total: int | None, initial: int, desc: str):
 
 
 def download(url: str, dest: str | Path, sha256: str | None = None, sha256_prefix: str | None = None,
-             timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify, and return ``dest``."""
+             timeout: float = 60.0, check_file: bool = False) -> Path:
+    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify, and return ``dest``. ``check_file``: the
+    download is a checkpoint or archive; without a known hash it must at least be a whole one."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -94,6 +95,9 @@ def download(url: str, dest: str | Path, sha256: str | None = None, sha256_prefi
             mode, have = "wb", 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
+        full = (response.headers.get("Content-Range") or "").rpartition("/")[2]
+        if status == 206 and full.isdigit():  # "bytes start-end/size": the whole file's size
+            total = int(full) if total is None else total
         bar = _progress(total, have, dest.name)
         written = have
         try:
@@ -115,6 +119,17 @@ def download(url: str, dest: str | Path, sha256: str | None = None, sha256_prefi
     if total is not None and written < total:
         raise CheckpointError(f"download of {url} stopped at {written} of {total} bytes; run the same command "
                               f"again to resume from {part}")
+    if total is not None and written > total:
+        part.unlink(missing_ok=True)
+        raise CheckpointError(f"download of {url} sent {written} bytes where the server announced {total}; "
+                              "the download was discarded, run the same command again")
+    if check_file and not (sha256 or sha256_prefix):
+        problem = file_problem(part)  # no hash to check: at least the file must be a whole checkpoint
+        if problem:
+            part.unlink(missing_ok=True)
+            why = "; the server sent no Content-Length, so the reply was probably cut short" if total is None else ""
+            raise CheckpointError(f"download of {url} is not usable ({problem}{why}); it was discarded (cache: "
+                                  f"{dest.parent}); run the same command again or check the URL")
     return _finish(part, dest, url, sha256, sha256_prefix)
 
 
@@ -139,6 +154,48 @@ def verify_existing(path: Path, sha256: str | None, sha256_prefix: str | None) -
         raise CheckpointError(f"{path}: sha256 {digest} does not match the registry "
                               f"({sha256 or sha256_prefix + '...'}); delete it and fetch again")
     return digest
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a complete checkpoint or archive (cheap checks of its shape), or None."""
+    from .safe_load import check_looks_like_checkpoint
+
+    path = Path(path)
+    name = path.name.removesuffix(".part")
+    if name.endswith(".zip"):
+        return None if zipfile.is_zipfile(path) else "not a complete zip archive"
+    if name.endswith(".safetensors"):
+        return None if path.stat().st_size > 8 else "an empty safetensors file"
+    try:
+        check_looks_like_checkpoint(path)
+    except CheckpointError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return None
+
+
+def cached_problem(path: Path, sha256: str | None = None, sha256_prefix: str | None = None) -> str | None:
+    """Why a cached download cannot be used (fails its known sha256, or is not a whole checkpoint), or None."""
+    try:
+        verify_existing(path, sha256, sha256_prefix)
+    except CheckpointError as exc:
+        return str(exc).removeprefix(f"{path}: ").split(";")[0]
+    return file_problem(path)
+
+
+def in_cache(path: Path) -> bool:
+    """Whether ``path`` is one of our downloads (which may be discarded), not a file the user keeps."""
+    try:
+        Path(path).resolve().relative_to(checkpoints_dir().resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def discard_cached(path: Path, reason: str) -> None:
+    """Delete a bad cached download so that it is fetched again (said on standard error)."""
+    print(f"cached checkpoint {path} is unusable ({reason}); discarding it and downloading again "
+          f"(cache: {checkpoints_dir()})", file=sys.stderr)
+    Path(path).unlink(missing_ok=True)
 
 
 def fetch_archive(archive: Archive, force: bool = False) -> Path:
@@ -208,11 +265,13 @@ def fetch(entry: Entry, registry: Registry, force: bool = False) -> Path:
         return path
     dest = entry_path(entry)
     if dest.exists() and not force:
-        verify_existing(dest, src.sha256, src.sha256_prefix)
-        return dest
+        problem = cached_problem(dest, src.sha256, src.sha256_prefix)
+        if not problem:
+            return dest
+        discard_cached(dest, problem)  # fetched again once below; a second bad copy is an error
     if src.url:
         download(src.url, dest, sha256=src.sha256,
-                 sha256_prefix=src.sha256_prefix or hashlock.publisher_sha256_prefix(src.url))
+                 sha256_prefix=src.sha256_prefix or hashlock.publisher_sha256_prefix(src.url), check_file=True)
     else:
         archive = registry.archives[src.archive]
         archive_path = fetch_archive(archive, force=force)

@@ -67,9 +67,14 @@ def _from_hub(spec: str, download: bool) -> tuple[Path, Entry | None, dict | Non
     return weights, None, {"hub": repo, "revision": hub.snapshot_revision(weights) or revision}
 
 
-def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path, Entry | None, dict | None]:
+def resolve(spec: str, registry: Registry, download: bool = True,
+            refresh: bool = False) -> tuple[Path, Entry | None, dict | None]:
     """(local file, registry entry or None, source description) for a registry name, URL, path, model folder
-    (its transformers weights file) or Hugging Face Hub id (``owner/name`` or ``hf:owner/name[@revision]``)."""
+    (its transformers weights file) or Hugging Face Hub id (``owner/name`` or ``hf:owner/name[@revision]``).
+
+    A cached download that fails its known sha256 or is not a whole checkpoint is discarded and fetched again
+    once; ``refresh`` fetches it again in any case. Files outside the cache (the user's own) are never deleted.
+    """
     if spec in registry.entries and os.sep not in spec:
         entry = registry.entries[spec]
         if entry.source.hub:
@@ -78,10 +83,13 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
             return path, entry, {**entry.source.to_dict(), "revision": hub.snapshot_revision(path)
                                  or entry.source.revision}
         path = fetch_mod.find_local(entry)
-        if path is None:
-            if not download or os.environ.get("SEVERE_OFFLINE"):
+        offline = not download or os.environ.get("SEVERE_OFFLINE")
+        if path is not None and fetch_mod.in_cache(path) and not offline:
+            path = fetch_mod.fetch(entry, registry, force=refresh)  # re-fetches a bad cached copy once
+        elif path is None:
+            if offline:
                 raise CheckpointError(_not_cached_message(entry, registry))
-            path = fetch_mod.fetch(entry, registry)
+            path = fetch_mod.fetch(entry, registry, force=refresh)
         else:
             fetch_mod.verify_existing(path, entry.source.sha256, entry.source.sha256_prefix)
             check_against_lock(entry.name, path, sha256_file(path))
@@ -89,12 +97,17 @@ def resolve(spec: str, registry: Registry, download: bool = True) -> tuple[Path,
     if is_url(spec):
         entry = next((e for e in registry.entries.values() if e.source.url == spec), None)
         if entry is not None:
-            return resolve(entry.name, registry, download)
+            return resolve(entry.name, registry, download, refresh)
         dest = fetch_mod.url_cache_path(spec)
+        if dest.exists():
+            problem = "--refresh asked for a new copy" if refresh else fetch_mod.cached_problem(dest)
+            if problem:
+                fetch_mod.discard_cached(dest, problem)
         if not dest.exists():
             if not download or os.environ.get("SEVERE_OFFLINE"):
                 raise CheckpointError(f"{spec} is not downloaded yet and downloads are off (SEVERE_OFFLINE)")
-            fetch_mod.download(spec, dest, sha256_prefix=publisher_sha256_prefix(spec))
+            fetch_mod.download(spec, dest, sha256_prefix=publisher_sha256_prefix(spec),
+                                check_file=True)
             record_download(url_key(spec), dest, sha256_file(dest), spec)
         return dest, None, {"url": spec}
     if spec.startswith(hub.PREFIX) and hub.parse_hub_id(spec):
@@ -243,17 +256,18 @@ def _build_for(arch: str, kwargs: dict, loaded: set[str], model: nn.Module) -> n
 
 def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = False, trust: bool = False,
                     layout: str | None = None, registry: Registry | None = None, download: bool = True,
-                    count_flops: bool = True) -> LoadedCheckpoint:
+                    count_flops: bool = True, refresh: bool = False) -> LoadedCheckpoint:
     """Load ``spec`` ("scratch", a registry name, a local path or model folder, a URL or a Hugging Face Hub id)
     into its backbone.
 
     ``arch`` constrains (or, for "scratch", chooses) the architecture; ``layout`` forces a registry layout
-    instead of detecting one; ``trust`` loads files that pickle non-allow-listed objects (may run code).
+    instead of detecting one; ``trust`` loads files that pickle non-allow-listed objects (may run code);
+    ``refresh`` downloads a registry or URL checkpoint again even when a copy is cached.
     """
     registry = registry or load_registry()
     if spec == "scratch":
         return _scratch(arch or "r2plus1d_18", registry, count_flops)
-    path, entry, source = resolve(spec, registry, download=download)
+    path, entry, source = resolve(spec, registry, download=download, refresh=refresh)
     folder = _folder_config(path, entry, arch)  # config.json beside transformers weights, checked before reading them
     if folder is not None:
         arch = folder.architecture
@@ -314,7 +328,8 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
         "container": match.remapped.container,
         "loaded": len(sd),
         "expected": len(model.state_dict()),
-        "missing": list(match.missing),
+        # a wrong-shaped tensor is left at its random init exactly like an absent one: it is missing too
+        "missing": list(match.missing) + sorted(bad - set(match.missing)),
         "unexpected": list(match.unexpected),
         "shape_mismatch": list(match.shape_mismatch),
         "initialised_fresh": list(match.fresh),
@@ -322,6 +337,7 @@ def load_checkpoint(spec: str, arch: str | None = None, allow_partial: bool = Fa
         "dropped": match.remapped.dropped_summary(),
         "dropped_count": len(match.remapped.dropped),
         "pos_embed_resized": resized,
+        "nonfinite": nonfinite_tensors(model, set(sd)),
         "quirks_from": quirks_from,  # registry entries whose quirks apply; [] = the registry defaults
         **quirks,
         "citation": entry.citation if entry else None,
@@ -353,6 +369,12 @@ def _label(path: Path, source: dict | None) -> str:
     return file_label(path)
 
 
+def nonfinite_tensors(model: nn.Module, names: set[str] | None = None) -> list[str]:
+    """Names of the floating-point tensors (among ``names``, default all) holding NaN or infinity."""
+    return [k for k, v in model.state_dict().items()
+            if (names is None or k in names) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def _cost(arch: str, arch_kwargs: dict, count_flops: bool, model: nn.Module) -> dict:
     shape = tuple(backbone_spec(arch).protocol_inputs[0])
     out = {"params": sum(p.numel() for p in model.parameters()), "gflops": None,
@@ -377,7 +399,7 @@ def _scratch(arch: str, registry: Registry, count_flops: bool) -> LoadedCheckpoi
             "layout": "scratch", "layout_candidates": ["scratch"], "container": None, "loaded": 0,
             "expected": len(model.state_dict()), "missing": [], "unexpected": [], "shape_mismatch": [],
             "initialised_fresh": [], "optional_missing": [], "dropped": {}, "dropped_count": 0,
-            "pos_embed_resized": None, "quirks_from": [], **quirks, "citation": None}
+            "pos_embed_resized": None, "nonfinite": [], "quirks_from": [], **quirks, "citation": None}
     info["overrides"] = [dict(o) for o in registry.scratch_overrides]  # its own reference schedule (§3.4)
     info.update(_cost(arch, info["arch_kwargs"], count_flops, model))
     return LoadedCheckpoint(model, info)

@@ -72,13 +72,26 @@ def sha256_file(path: str | Path) -> str:
     return _digests[key]
 
 
-def _check_looks_like_checkpoint(path: Path) -> None:
+# torch's legacy (non-zip) format opens with a pickled magic number: PROTO n, LONG1 10 bytes, the number
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def check_looks_like_checkpoint(path: Path) -> None:
     with open(path, "rb") as f:
         head = f.read(64)
+    size = path.stat().st_size
     if not head:
         raise CheckpointError(f"{path}: the file is empty")
-    if zipfile.is_zipfile(path) or head[:1] == b"\x80":  # torch zip format, or a (legacy) pickle stream
+    if zipfile.is_zipfile(path):  # torch's zip format
         return
+    if head.startswith(b"PK\x03\x04"):
+        raise CheckpointError(f"{path}: the checkpoint is incomplete: a zip archive without its end "
+                              f"({size} bytes; a truncated download or copy?); fetch or copy it again")
+    if head[:1] == b"\x80":
+        if b"\x8a\x0a" + _LEGACY_MAGIC in head[:32]:  # torch's legacy format (protocol >= 4 adds a FRAME first)
+            return
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint: a pickle stream without torch's header "
+                              f"(starts with {head[:16]!r}; random or damaged bytes, or a plain pickle?)")
     text = head.lstrip().lower()
     if text.startswith((b"<!doctype", b"<html")):
         raise CheckpointError(f"{path}: this is an HTML page, not a checkpoint (a download that needed a login or "
@@ -104,9 +117,15 @@ def load_file(path: str | Path, trust: bool = False):
         raise MissingFileError(f"checkpoint file not found: {path}")
     if path.suffix == ".safetensors":
         return _load_safetensors(path)
-    _check_looks_like_checkpoint(path)
+    check_looks_like_checkpoint(path)
     if trust:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # a full unpickle of a damaged file fails in many ways; none is a bug here
+            raise CheckpointError(f"{path}: cannot read the checkpoint even with --trust-checkpoint "
+                                  f"({type(exc).__name__}: {str(exc)[:300]}); is the file complete?") from None
     unsafe = _unsafe_globals(path)
     if unsafe:
         raise CheckpointError(f"{path}: refused to load: the file pickles global(s) outside the allow-list: "
@@ -117,10 +136,17 @@ def load_file(path: str | Path, trust: bool = False):
     except pickle.UnpicklingError as exc:
         msg = str(exc)
         names = sorted(set(_GLOBAL_RE.findall(msg)))
-        what = f"global(s) outside the allow-list: {', '.join(names)}" if names else \
-            msg.strip().splitlines()[-1][:300] if msg.strip() else "an unsupported pickle construct"
-        raise CheckpointError(f"{path}: refused to load: the file pickles {what}; {TRUST_HINT}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        if names:
+            raise CheckpointError(f"{path}: refused to load: the file pickles global(s) outside the allow-list: "
+                                  f"{', '.join(names)}; {TRUST_HINT}") from None
+        # no global named: torch's header was there (checked above), so the stream is damaged or unusual
+        reason = next((ln.strip() for ln in msg.splitlines() if ln.strip() and not ln.strip().startswith(
+            ("Weights only load failed", "Please file an issue", "Check the documentation", "(1)", "(2)",
+             "WeightsUnpickler"))), "an invalid pickle stream")
+        raise CheckpointError(f"{path}: cannot read the checkpoint safely: the weights-only reader stopped at "
+                              f"{reason[:200]!r} (a damaged file, or a pickle protocol it does not support); if the "
+                              f"file is complete, {TRUST_HINT}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {str(exc)[:300]}); "
                               "is the file complete?") from None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 import click
@@ -91,6 +92,13 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail(args, "interrupted", "interrupted", 130)
+    except OSError as exc:
+        # the file system refused something (permissions, full disk, a file where a folder should be): say
+        # which path and why instead of a traceback; SEVERE_DEBUG=1 shows the traceback for bug reports
+        if os.environ.get("SEVERE_DEBUG"):
+            raise
+        paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p)
+        _fail(args, "OSError", f"{paths + ': ' if paths else ''}{exc.strerror or exc}", 2)
 
 
 if __name__ == "__main__":

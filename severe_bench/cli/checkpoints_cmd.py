@@ -186,11 +186,14 @@ def _verify_report(info: dict, ok: bool) -> list[str]:
         lines.append(f"pos_embed     resampled {info['pos_embed_resized']}")
     origin = ", ".join(info["quirks_from"]) if info["quirks_from"] else "the registry defaults"
     lines.append(f"input         {_fmt_norm(info['normalisation'])}; BatchNorm eps {info['bn_eps']:g}; quirks of {origin}")
-    for title, key in (("missing", "missing"), ("unexpected", "unexpected"), ("shape mismatch", "shape_mismatch")):
-        if info[key]:
+    for title, key in (("missing", "missing"), ("unexpected", "unexpected"), ("shape mismatch", "shape_mismatch"),
+                       ("non-finite (NaN or inf)", "nonfinite")):
+        if info.get(key):
             lines.append(f"{title} ({len(info[key])}):")
             lines += [f"  {k}" for k in info[key]]
     lines.append("OK: every backbone weight was loaded from the file" if ok else
+                 "FAILED: the file holds NaN or infinite weights" if info.get("nonfinite") and not
+                 (info["missing"] or info["unexpected"] or info["shape_mismatch"]) else
                  "FAILED: the backbone cannot be loaded exactly from this file")
     return lines
 
@@ -216,11 +219,11 @@ def verify_cmd(ctx, spec, as_json, arch, layout, trust):
     locked = (read_lock().get(entry.name) or {}).get("sha256") if entry else None
     info["locked_sha256"] = locked  # the first verified download's hash (checkpoints/hashlock.py), if any
     info["matches_lock"] = None if locked is None else locked == info["sha256"]
-    ok = not (info["missing"] or info["unexpected"] or info["shape_mismatch"])
+    ok = not (info["missing"] or info["unexpected"] or info["shape_mismatch"] or info.get("nonfinite"))
     if as_json:
         keys = ("path", "config", "model_class", "source", "sha256", "size_bytes", "registry_entry", "architecture", "arch_kwargs", "layout",
                 "layout_candidates", "container", "loaded", "expected", "missing", "unexpected", "shape_mismatch",
-                "initialised_fresh", "optional_missing", "dropped", "dropped_count", "pos_embed_resized",
+                "nonfinite", "initialised_fresh", "optional_missing", "dropped", "dropped_count", "pos_embed_resized",
                 "normalisation", "bn_eps", "overrides", "quirks_from", "locked_sha256", "matches_lock")
         click.echo(json.dumps({"ok": ok, **{k: info.get(k) for k in keys}}, indent=2))
     else:
@@ -234,7 +237,7 @@ def verify_cmd(ctx, spec, as_json, arch, layout, trust):
 
 @checkpoints.command("fetch")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--force", is_flag=True, help="Download again even if a copy is cached.")
+@click.option("--force", "--refresh", "force", is_flag=True, help="Download again even if a copy is cached.")
 def fetch_cmd(names, force):
     """Download registry checkpoints into the cache (resumable; sha256-checked where the hash is known)."""
     from ..checkpoints.fetch import fetch

@@ -25,10 +25,17 @@ def _load_matrix(path: str) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise MissingFileError(f"feature file {p} does not exist")
+    if p.stat().st_size == 0:
+        raise SevereError(f"{p}: the file is empty; save the (n × d) features with numpy.save")
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise SevereError(f"{p}: not a .npy array ({exc})") from exc
+    except (ValueError, OSError, EOFError) as exc:  # EOFError: a truncated header (click would call it "aborted")
+        raise SevereError(f"{p}: not a .npy array ({type(exc).__name__}: {exc})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        names = list(arr.files)
+        arr.close()
+        raise SevereError(f"{p}: an .npz archive (arrays {names[:5]}), not one .npy matrix; save each feature "
+                          "matrix with numpy.save and pass the two .npy files")
     if arr.ndim < 2 or arr.shape[0] == 0:
         raise SevereError(f"{p}: features must be an (n × d) array, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):

@@ -72,8 +72,9 @@ def _subset_rule_text(rule: dict) -> str:
     return f"{rule.get('rule')} {rule.get('size')}, seed {rule.get('seed')}{extra}"
 
 
-def check_split(task, root: Path, split: str) -> dict:
-    """What is present and what is missing for one split (never raises for a user-side problem)."""
+def check_split(task, root: Path, split: str, decode: bool = False) -> dict:
+    """What is present and what is missing for one split (never raises for a user-side problem); with
+    ``decode``, every present video is decoded in full: undecodable and truncated ones are listed."""
     from ..data.annotations import required_files
     from ..registry import read_split_annotations
 
@@ -109,6 +110,7 @@ def check_split(task, root: Path, split: str) -> dict:
                                   "sha256": sample_list_hash(subset),
                                   "classes": len({i for s in subset for i in s.class_indices()})}
     report["skipped"] = [f"{vid}: {why}" for vid, why in ann.skipped]
+    report["duplicates"] = list(ann.duplicates)
     seen = sorted({i for s in samples for i in s.class_indices()})
     report["classes_seen"] = len(seen)
     report["_seen"] = set(seen)  # for the official class count over both splits; not printed
@@ -120,20 +122,29 @@ def check_split(task, root: Path, split: str) -> dict:
 
     report["missing_videos"] = [str(root / v) for v in videos if not video_present(root / v)]
     report["num_missing_videos"] = len(report["missing_videos"])
+    if decode:
+        from ..video.reader import full_decode_check
+
+        absent = set(report["missing_videos"])
+        problems = {str(root / v): full_decode_check(root / v) for v in videos if str(root / v) not in absent}
+        report["truncated_videos"] = {p: why for p, why in problems.items() if why and "truncated" in why}
+        report["undecodable_videos"] = {p: why for p, why in problems.items()
+                                        if why and p not in report["truncated_videos"]}
     return report
 
 
-def check_task(task, root: Path, root_how: str | None = None) -> dict:
+def check_task(task, root: Path, root_how: str | None = None, decode: bool = False) -> dict:
     from ..data.completeness import completeness
 
-    splits = {split: check_split(task, root, split) for split in SPLITS}
+    splits = {split: check_split(task, root, split, decode) for split in SPLITS}
     seen = set().union(*(r.pop("_seen", set()) for r in splits.values()))
     readable = all(not r["error"] and not r["missing_annotation_files"] for r in splits.values())
     counts = None
     if readable:  # official counts are compared only when both lists could be read
         counts = completeness(task, {**{sp: r["samples"] for sp, r in splits.items()}, "classes": len(seen)},
                               {sp: r["num_missing_videos"] for sp, r in splits.items()})
-    ok = readable and all(not r["missing_videos"] and not r["labels_out_of_range"] for r in splits.values()) \
+    ok = readable and all(not r["missing_videos"] and not r["labels_out_of_range"] and not r.get("truncated_videos")
+                          and not r.get("undecodable_videos") for r in splits.values()) \
         and (counts is None or counts["matches"])
     return {
         "task": task.id,
@@ -166,8 +177,16 @@ def _print_report(rep: dict, show: int) -> None:
             click.echo(f"  error: {r['error']}")
         if r["labels_out_of_range"]:
             click.echo(f"  labels outside 0..{rep['num_classes'] - 1}: {r['labels_out_of_range'][:10]}")
+        if r.get("duplicates"):
+            click.echo(f"  duplicate entries removed: {len(r['duplicates'])} (e.g. {r['duplicates'][0]!r})")
         if r["skipped"]:
             click.echo(f"  dropped as in the reference code: {len(r['skipped'])} (e.g. {r['skipped'][0]})")
+        for key, title in (("undecodable_videos", "undecodable videos"), ("truncated_videos", "truncated videos")):
+            bad = r.get(key) or {}
+            if bad:
+                click.echo(f"  {title}: {len(bad)} of {r['samples']}")
+                for path, why in list(bad.items())[:show]:
+                    click.echo(f"    {path}: {why}")
         if r["num_missing_videos"]:
             click.echo(f"  missing videos: {r['num_missing_videos']} of {r['samples']}")
             for path in r["missing_videos"][:show]:
@@ -185,7 +204,9 @@ def _print_report(rep: dict, show: int) -> None:
     for text in (counts or {}).get("notes", []):
         click.echo(f"  note: {text}")
     if rep["ok"]:
-        click.echo("ok: all annotation files and videos are present")
+        decoded = any("truncated_videos" in r for r in rep["splits"].values())
+        click.echo("ok: all annotation files and videos are present"
+                   + (" and decode in full" if decoded else " (--decode also decodes every video)"))
     else:
         click.echo(f"incomplete; the official files come from: {rep['source'] or 'see the task file'}")
 
@@ -195,7 +216,10 @@ def _print_report(rep: dict, show: int) -> None:
 @data_root_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--show", type=int, default=20, show_default=True, help="Missing videos to name per split (text output).")
-def check_cmd(task_id, data_root, as_json, show):
+@click.option("--decode", is_flag=True,
+              help="Also decode every video in full: list undecodable ones and ones that decode fewer frames than "
+                   "their container declares (truncated). Slow on a full dataset.")
+def check_cmd(task_id, data_root, as_json, show, decode):
     """Counts per split, classes, and every missing annotation file or video of TASK_ID.
 
     Compares the lists with the official counts the task declares (videos per split, classes) and explains
@@ -203,7 +227,7 @@ def check_cmd(task_id, data_root, as_json, show):
     unreadable, or the lists differ from the official counts.
     """
     task, located = _task_and_root(task_id, data_root)
-    rep = check_task(task, Path(located.path), root_how=located.how)
+    rep = check_task(task, Path(located.path), root_how=located.how, decode=decode)
     if as_json:
         click.echo(json.dumps(rep, indent=2))
     else:

@@ -42,9 +42,11 @@ from .options import data_root_option, shell_command
 @click.option("--allow-partial", is_flag=True, help="Evaluate even if backbone weights are missing (recorded).")
 @click.option("--trust-checkpoint", is_flag=True, help="Unpickle the checkpoint fully (only for files you trust).")
 @click.option("--restart", is_flag=True, help="Discard unfinished or finished runs in --out and start again.")
+@click.option("--refresh", is_flag=True,
+              help="Download a registry or URL checkpoint again even when a copy is cached.")
 def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, device, workers, precision,
              compile_model, launcher, partition, gpus, time_min, cpus_per_gpu, label, arch, allow_partial,
-             trust_checkpoint, restart):
+             trust_checkpoint, restart, refresh):
     """Fine-tune/evaluate CHECKPOINT on each task and write one result JSON per task and seed.
 
     \b
@@ -61,7 +63,7 @@ def eval_cmd(checkpoint, suite, task_ids, data_root, profile, out_dir, seeds, de
     opts = EvalOptions(checkpoint=checkpoint, out_dir=Path(out_dir), data_root=data_root, profile=profile,
                        seeds=tuple(seeds) or (0,), device=device, workers=workers, label=label, arch=arch,
                        allow_partial=allow_partial, trust_checkpoint=trust_checkpoint, restart=restart,
-                       precision=precision, compile=compile_model)
+                       precision=precision, compile=compile_model, refresh=refresh)
     from ..engine import distributed
 
     if launcher != "none":

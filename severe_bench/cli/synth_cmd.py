@@ -47,6 +47,9 @@ def synth(out, seed, scale, force):
         target = ensure_suite(seed=seed, scale=scale)
         manifest = existing or complete_manifest(target, seed, scale)
     else:
+        from ..atomic import check_writable_dir
+
+        check_writable_dir(out, "--out")
         existing = None if force else complete_manifest(out, seed, scale)
         manifest = existing or generate_suite(out, seed=seed, scale=scale, force=True)  # checked just above
         target = out

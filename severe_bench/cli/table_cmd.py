@@ -22,8 +22,10 @@ from .observations import gather_observations
               help="Row order: as given (published rows first), by SEVERE mean, or by average rank.")
 @click.option("--tasks", "task_list", default=None, help="Comma-separated task ids to show (default: all found).")
 @click.option("--rank-colors", is_flag=True, help="LaTeX: colour cells by rank as in the paper (needs xcolor[table]).")
+@click.option("--skip-invalid", is_flag=True,
+              help="Leave out damaged or inconsistent result files (listed in a warning) instead of failing.")
 @click.option("--standalone", is_flag=True, help="LaTeX: a complete compilable document.")
-def table(results, with_reference, fmt, out, ties, sort, task_list, rank_colors, standalone):
+def table(results, with_reference, fmt, out, ties, sort, task_list, rank_colors, standalone, skip_invalid):
     """Tabulate RESULTS (result JSON files or directories of them) in the SEVERE layout.
 
     Each task column holds results of one protocol hash only; mixing is refused. Cells are mean ± std over
@@ -33,13 +35,14 @@ def table(results, with_reference, fmt, out, ties, sort, task_list, rank_colors,
     from ..report import build_table
     from ..report.render import render
 
-    observations = gather_observations(results, with_reference, "tabulate")
+    observations = gather_observations(results, with_reference, "tabulate", skip_invalid)
     tasks = [t.strip() for t in task_list.split(",") if t.strip()] if task_list else None
     built = build_table(observations, tie_rule=ties, sort=sort, tasks=tasks)
     text = render(built, fmt, rank_colors=rank_colors, standalone=standalone)
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
+        from ..atomic import atomic_write_text
+
+        atomic_write_text(Path(out), text)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)

@@ -45,15 +45,21 @@ def _sampling_args(spec: dict) -> dict:
 
 
 def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, static: bool = False,
-                      frame_fps: float | None = None) -> np.ndarray:
+                      frame_fps: float | None = None, report: dict | None = None) -> np.ndarray:
     """The ``num_clips`` evenly spaced test clips of the video at ``path`` as (clips, T, H, W, 3) frames, each
     frame decoded once; ``sampling`` holds ``test_clip_indices``' spacing keywords. ``static`` makes each clip
-    its middle frame repeated ``frames`` times. ``frame_fps``: the rate of a frame-folder video."""
+    its middle frame repeated ``frames`` times. ``frame_fps``: the rate of a frame-folder video.
+    ``report["truncated"]`` is set when the video decodes fewer frames than its container declares."""
     with open_video(path, frame_fps=frame_fps) as video:  # one open: PyAV counts a webm's frames by decoding it
         idx = test_clip_indices(video.num_frames, video.fps, frames, num_clips=num_clips, **sampling)
         if static:
             idx = np.repeat(idx[:, [idx.shape[1] // 2]], frames, axis=1)
-        return video.get_clips(idx)
+        clips = video.get_clips(idx)
+        if report is not None:
+            note = video.truncation()
+            if note:
+                report["truncated"] = note
+        return clips
 
 
 class TrainClips(Dataset):
@@ -102,14 +108,18 @@ class TrainClips(Dataset):
 
 
 def decode_test_frames(path: Path, frames: int, num_clips: int, sampling: dict,
-                       frame_fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       frame_fps: float | None = None, report: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The distinct frames (U, H, W, 3) of the ``num_clips`` evenly spaced test clips of a video, each decoded
-    once, and ``inverse`` (clips, T): the row of each clip frame."""
+    once, and ``inverse`` (clips, T): the row of each clip frame. ``report["truncated"]`` is set when the video
+    decodes fewer frames than its container declares."""
     with open_video(path, frame_fps=frame_fps) as video:
         idx = test_clip_indices(video.num_frames, video.fps, frames, num_clips=num_clips, **sampling)
         idx = np.clip(idx, 0, video.num_frames - 1)
         unique, inverse = np.unique(idx, return_inverse=True)
-        return video.get_frames(unique), inverse.reshape(idx.shape)
+        decoded = video.get_frames(unique)
+        if report is not None and video.truncation():
+            report["truncated"] = video.truncation()
+        return decoded, inverse.reshape(idx.shape)
 
 
 class TestClips(Dataset):
@@ -127,20 +137,22 @@ class TestClips(Dataset):
 
     def __getitem__(self, i):
         s = self.samples[i]
+        report: dict = {}
         try:
             if isinstance(self.transform, TestViews):
                 views = self.transform(*decode_test_frames(self.root / s.video, self.frames, self.num_clips,
-                                                           self.sampling, frame_fps=s.meta.get("frame_fps")))
+                                                           self.sampling, frame_fps=s.meta.get("frame_fps"),
+                                                           report=report))
             else:
                 clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling,
-                                          frame_fps=s.meta.get("frame_fps"))
+                                          frame_fps=s.meta.get("frame_fps"), report=report)
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
         if not isinstance(self.transform, TestViews):
             views = [self.transform(c) for c in clips]
             views = torch.cat([v if v.dim() == 5 else v.unsqueeze(0) for v in views])
         return {"ok": True, "clip": views, "target": encode_target(s.label, self.label_mode, self.num_classes),
-                "video": s.video, "index": i}
+                "video": s.video, "index": i, "truncated": report.get("truncated")}
 
 
 def collate_ok(items):
@@ -165,7 +177,8 @@ def collate_views(items):
     ok = [it for it in items if it["ok"]]
     batch = {"failed": [(it["video"], it["reason"]) for it in items if not it["ok"]], "size": len(ok),
              "videos": [it["video"] for it in ok], "targets": [it["target"] for it in ok],
-             "indices": [it["index"] for it in ok], "spans": []}
+             "indices": [it["index"] for it in ok], "spans": [],
+             "truncated": [(it["video"], it["truncated"]) for it in ok if it.get("truncated")]}
     if ok:
         lo = 0
         for it in ok:

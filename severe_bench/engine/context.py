@@ -38,3 +38,4 @@ class Outcome:
     predictions: dict = field(default_factory=dict)  # optional per-video outputs for the result folder
     engine: dict = field(default_factory=dict)       # precision, layout, world size, workers (result "engine")
     history: list = field(default_factory=list)      # per pass: loss, lr, seconds, clips/s
+    truncated: dict = field(default_factory=dict)    # test video -> why it looks truncated (scored, counted)

@@ -140,10 +140,15 @@ def run(ctx: RunContext) -> Outcome:
     if int(proto.get("precise_bn_batches", 0) or 0) > 0:
         _precise_bn(model, forward, train_ds, batch, passes, int(proto["precise_bn_batches"]), ctx, precision,
                     device_augment)
-    scores, labels, scored, test_failed = _test(model, ctx, proto, label_mode, precision)
+    truncated: dict = {}
+    scores, labels, scored, test_failed = _test(model, ctx, proto, label_mode, precision, truncated)
     unreadable_all = {**unreadable, **test_failed}
     if not scored:
         raise SevereError(f"task {ctx.task.id}: no test video could be decoded ({len(test_failed)} unreadable)")
+    if not np.isfinite(scores).all():
+        bad = scored[int(np.flatnonzero(~np.isfinite(scores).all(1))[0])]
+        raise SevereError(f"task {ctx.task.id}: the trained model gives non-finite scores (first on {bad}); "
+                          "check the checkpoint (severe checkpoints verify) and rerun with --restart")
     if multilabel:
         metrics = multilabel_metrics(scores, labels)
     else:
@@ -151,7 +156,7 @@ def run(ctx: RunContext) -> Outcome:
     preds = classification_predictions(scored, scores, labels, multilabel, ctx.num_classes, unreadable_all)
     return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
                    num_test=len(scored), predictions=preds,
-                   engine=engine_record(precision, ctx), history=trained.history)
+                   engine=engine_record(precision, ctx), history=trained.history, truncated=truncated)
 
 
 def _precise_bn(model, forward, train_ds, batch: int, passes: int, num_batches: int, ctx: RunContext, precision,
@@ -187,10 +192,12 @@ def _precise_bn(model, forward, train_ds, batch: int, passes: int, num_batches: 
 
 
 @torch.no_grad()
-def _test(model, ctx: RunContext, proto: dict, label_mode: str, precision: Precision):
+def _test(model, ctx: RunContext, proto: dict, label_mode: str, precision: Precision,
+          truncated: dict | None = None):
     """All views of a test video are scored together; a loader batch holds enough videos that a forward
     pass sees at least ``batch_size`` views. Under DDP each rank scores every world-th video and the
-    scores are gathered (rank order restored by video index)."""
+    scores are gathered (rank order restored by video index). ``truncated`` collects the test videos that
+    decode fewer frames than their container declares (scored, and counted in the result)."""
     test = proto["test"]
     ds = TestClips(ctx.test_samples, ctx.root, {**test, "short_video": proto.get("short_video")}, int(test["clips"]),
                    build_test_views(proto), label_mode, ctx.num_classes)
@@ -208,6 +215,8 @@ def _test(model, ctx: RunContext, proto: dict, label_mode: str, precision: Preci
     progress.start_pass(0, len(loader))
     for b in loader:
         failed.update(dict(b["failed"]))
+        if truncated is not None:
+            truncated.update(dict(b.get("truncated", [])))
         if b["size"]:
             x = precision.input(to_input(b["clip"].to(precision.device, non_blocking=True)))
             with precision.autocast():
@@ -225,6 +234,8 @@ def _test(model, ctx: RunContext, proto: dict, label_mode: str, precision: Preci
     progress.end_pass()
     rows = sorted((r for part in distributed.gather_objects(rows) for r in part), key=lambda r: r[0])
     failed = distributed.merge_dicts(failed)
+    if truncated is not None:
+        truncated.update(distributed.merge_dicts(dict(truncated)))
     if not rows:
         return np.zeros((0, ctx.num_classes)), np.zeros(0), [], failed
     return np.stack([r[2] for r in rows]), np.stack([r[3] for r in rows]), [r[1] for r in rows], failed

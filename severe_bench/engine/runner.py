@@ -7,7 +7,10 @@ from its last completed pass. Results record their full provenance.
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
 import importlib
+import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +23,13 @@ from ..data.completeness import completeness, count_lists
 from ..video.frames import video_present
 from ..data.subset import apply_train_subset, evenly_spaced, sample_list_hash, write_sample_list
 from ..checkpoints.overrides import applied_record, apply_overrides, merged_values, overrides_hash
-from ..errors import ConfigError, SevereError
+from ..atomic import check_writable_dir, ensure_dir
+from ..errors import ConfigError, ResultError, SevereError
 from ..provenance import code_info, code_version, command_line, device_info, library_versions, utc_now
 from ..results import RESULT_FILE, SCHEMA, read_result, result_path, write_json
 from .context import RunContext
 from . import distributed
+from .lock import run_lock
 from .state import STATE_FILE
 from .trainer import default_workers
 
@@ -74,14 +79,31 @@ class EvalOptions:
     restart: bool = False
     precision: str = "auto"        # engine.trainer.PRECISIONS
     compile: bool = False
+    refresh: bool = False  # download a registry/URL checkpoint again even when a copy is cached
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device of ``--device``, checked before anything is loaded: a device that torch does not know,
+    one this machine lacks, or one that cannot train (``meta``) is a clear error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SevereError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
+    usable = "auto, cpu, cuda or cuda:N"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise SevereError(f"--device {name!r} is not a device; use {usable}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SevereError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SevereError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                              f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise SevereError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        raise SevereError(f"--device {name}: severe-bench runs on {usable}, not {device.type!r}")
+    return device
 
 
 def track_of(architecture: str) -> str:
@@ -172,10 +194,15 @@ def _video_backend() -> str | None:
 def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] = print) -> list[Path]:
     from ..checkpoints import load_checkpoint
 
+    from ..video.reader import resolve_backend
+
     device = distributed.setup(pick_device(opts.device))  # under torchrun: this rank's device
     if distributed.rank() != 0:
         log = _quiet  # one rank speaks (and writes); the others train their share
-    loaded = load_checkpoint(opts.checkpoint, arch=opts.arch, allow_partial=opts.allow_partial, trust=opts.trust_checkpoint)
+    resolve_backend()  # a bad SEVERE_VIDEO_BACKEND fails here, not inside a data-loader worker
+    check_writable_dir(opts.out_dir, "--out")  # before the checkpoint loads and anything trains
+    loaded = load_checkpoint(opts.checkpoint, arch=opts.arch, allow_partial=opts.allow_partial, trust=opts.trust_checkpoint,
+                             refresh=opts.refresh)
     info = loaded.info
     arch = info["architecture"]
     from ..models import backbone_spec
@@ -185,8 +212,15 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
                           "`severe bias`; `severe eval` evaluates video backbones (R(2+1)D-18, R3D-18, ViT)")
     label = opts.label or info.get("label") or info.get("name") or Path(opts.checkpoint).stem
     log(f"checkpoint {opts.checkpoint}: {arch}, layout {info.get('layout')}, sha256 {(info.get('sha256') or '-')[:12]}")
+    if info.get("nonfinite"):
+        log(f"  WARNING: {len(info['nonfinite'])} checkpoint tensors hold NaN or infinity "
+            f"({', '.join(info['nonfinite'][:5])}); training will stop at the first non-finite loss")
     if info.get("missing"):
-        log(f"  WARNING: partial load (--allow-partial): {len(info['missing'])} backbone keys missing")
+        missing, wrong = info["missing"], info.get("shape_mismatch") or []
+        shown = ", ".join(missing[:8]) + (f" ... and {len(missing) - 8} more" if len(missing) > 8 else "")
+        log(f"  WARNING: partial load (--allow-partial): {len(missing)} backbone keys missing"
+            f"{f' ({len(wrong)} of them in the file with the wrong shape)' if wrong else ''}, left randomly "
+            f"initialised and recorded in the result: {shown}")
     tasks = [registry.get_task(t, profile=opts.profile, track=track_of(arch)) for t in task_ids]  # fail fast
     for task in tasks:
         check_runnable(task)
@@ -210,16 +244,18 @@ def evaluate(task_ids: list[str], opts: EvalOptions, log: Callable[[str], None] 
         _validate_labels(task, test, num_classes, "test")
         for seed in opts.seeds:
             path = result_path(opts.out_dir, task.id, seed)
-            previous = read_result(path)
-            if previous and not opts.restart and previous["protocol"]["hash"] == task.protocol_hash \
-                    and previous["model"]["checkpoint"].get("sha256") == info.get("sha256") \
-                    and previous["protocol"].get("overrides_hash") == overrides_hash(applied):
-                log(f"{task.id} seed {seed}: done already ({path}); skipping")
-                written.append(path)
-                continue
-            written.append(_run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes,
-                                    loaded, label, device, opts, log, counts=(found, missing),
-                                    full_test=full_test, class_names=names))
+            # one run per (out, task, seed): a second run into this folder stops here (rank 0 holds the lock)
+            with run_lock(path.parent, f"{task.id} seed {seed}") if distributed.rank() == 0 else nullcontext():
+                previous = None if opts.restart else _previous_result(path)
+                if previous and not opts.restart and previous["protocol"]["hash"] == task.protocol_hash \
+                        and previous["model"]["checkpoint"].get("sha256") == info.get("sha256") \
+                        and previous["protocol"].get("overrides_hash") == overrides_hash(applied):
+                    log(f"{task.id} seed {seed}: done already ({path}); skipping")
+                    written.append(path)
+                    continue
+                written.append(_run_one(task, run_task, applied, seed, root, train, test, full_train, num_classes,
+                                        loaded, label, device, opts, log, counts=(found, missing),
+                                        full_test=full_test, class_names=names))
     return written
 
 
@@ -229,8 +265,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     checkpoint (``applied`` overrides merged into its protocol); ``counts`` = (found, missing) of the full lists;
     ``full_test`` the test list's length before the smoke cap; ``class_names`` in index order (or None)."""
     info = loaded.info
-    work = result_path(opts.out_dir, task.id, seed).parent
-    work.mkdir(parents=True, exist_ok=True)
+    work = ensure_dir(result_path(opts.out_dir, task.id, seed).parent)
     writer = distributed.rank() == 0
     if writer:
         log = run_log(log, work / RUN_LOG)
@@ -253,7 +288,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
                               "use another --out or pass --restart to discard it")
     distributed.barrier()  # every rank has read the previous signature before rank 0 replaces it
     if opts.restart and writer:
-        for stale in (STATE_FILE, RESULT_FILE):
+        for stale in (STATE_FILE, RESULT_FILE, TIMING_FILE):
             (work / stale).unlink(missing_ok=True)
     if writer:
         write_json(sig_path, signature)
@@ -274,9 +309,16 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         log=log, overrides=merged_values(applied), precision=opts.precision, compile=opts.compile,
     )
     runner = importlib.import_module(PROTOCOL_RUNNERS[run_task.protocol["name"]])
+    # wall time over every invocation of this run: an interrupted one records its time beside the state
+    timing_path = work / TIMING_FILE
+    before = _previous_wall_time(timing_path) if (work / STATE_FILE).exists() else 0.0
     t0 = time.time()
-    outcome = runner.run(ctx)
-    wall = time.time() - t0
+    try:
+        outcome = runner.run(ctx)
+    finally:
+        if writer and (work / STATE_FILE).exists():
+            _record_wall_time(timing_path, before + time.time() - t0)
+    wall = before + time.time() - t0
     gflops, params = _flops(info, run_task.protocol)
     metric = task.metric
     value = outcome.metrics.get(metric["name"])
@@ -298,7 +340,8 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         "metrics": outcome.metrics,
         "model": {"label": label, "architecture": info["architecture"],
                   "checkpoint": {k: info.get(k) for k in ("name", "path", "sha256", "layout", "source")},
-                  "missing_keys": list(info.get("missing") or []), "params": params, "gflops": gflops,
+                  "missing_keys": list(info.get("missing") or []),
+                  "shape_mismatch": list(info.get("shape_mismatch") or []), "params": params, "gflops": gflops,
                   "gflops_input": flops_input(run_task.protocol) if gflops is not None else None},
         "seed": seed,
         "code_version": code_version(code),
@@ -314,6 +357,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
                  "train_list_sha256": signature["train_list_sha256"], "test_list_sha256": signature["test_list_sha256"],
                  "train_subset_hash": subset_hash, "video_backend": _video_backend(),
                  "unreadable_videos": {"count": len(outcome.unreadable), "paths": outcome.unreadable},
+                 "truncated_videos": {"count": len(outcome.truncated), "paths": sorted(outcome.truncated)},
                  "official_counts": status["official"], "found_counts": status["found"],
                  "missing_videos": status["missing"], "complete": status["complete"],
                  "incomplete_reasons": status["reasons"]},
@@ -326,11 +370,12 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
     if outcome.predictions:
         write_json(work / "predictions.json", outcome.predictions)
     write_json(path, result)
-    (work / STATE_FILE).unlink(missing_ok=True)  # the result is final; the training state is not needed
+    for done in (STATE_FILE, TIMING_FILE):  # the result is final; the training state is not needed
+        (work / done).unlink(missing_ok=True)
     distributed.barrier()
     shown = f"{value:.4g}" if isinstance(value, (int, float)) and value == value else str(value)
     log(f"{task.id} seed {seed}: {metric['name']} = {shown}{metric.get('unit', '')}  "
-        f"(unreadable videos: {len(outcome.unreadable)}; {wall:.0f}s) -> {path}")
+        f"(unreadable videos: {len(outcome.unreadable)}, truncated: {len(outcome.truncated)}; {wall:.0f}s) -> {path}")
     return path
 
 
@@ -370,10 +415,37 @@ def _fresh(loaded, seed: int):
     return clone
 
 
+TIMING_FILE = "timing.json"
+
+
+def _previous_wall_time(path: Path) -> float:
+    try:
+        value = float(json.loads(path.read_text(encoding="utf-8"))["wall_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    return value if math.isfinite(value) and value >= 0 else 0.0
+
+
+def _record_wall_time(path: Path, seconds: float) -> None:
+    try:
+        write_json(path, {"wall_time_s": round(seconds, 2)})
+    except SevereError:
+        pass  # informative only; the error that stopped the run matters more
+
+
+def _previous_result(path: Path) -> dict | None:
+    """The finished result in ``--out``, validated; a damaged one is an error that says what to do."""
+    try:
+        return read_result(path)
+    except ResultError as exc:
+        raise ResultError(f"{exc}. Pass --restart to run it again (the file is replaced), or use another --out") \
+            from None
+
+
 def read_signature(path: Path) -> dict | None:
     import json
 
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # damaged: treated as absent
         return None

@@ -11,6 +11,14 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..atomic import atomic_torch_save
+from ..errors import SevereError
+
+
+class StateError(SevereError):
+    """A saved training state that cannot be resumed."""
+
+
 STATE_FILE = "state.pt"
 
 
@@ -32,9 +40,7 @@ def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, p
                unreadable: dict, history: list | None = None) -> None:
     payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "passes_done": passes_done,
                "unreadable": unreadable, "torch_rng": torch.get_rng_state(), "history": list(history or [])}
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # an interrupted save never leaves a half-written state
+    atomic_torch_save(path, payload)  # unique temporary + rename: never a half-written state
 
 
 def resume_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, passes: int,
@@ -43,13 +49,21 @@ def resume_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     and the torch RNG; ``(0, {})`` when there is none."""
     if not path.exists():
         return 0, {}
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    start_pass = int(state["passes_done"])
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start_pass = int(state["passes_done"])
+        unreadable = dict(state["unreadable"])
+        if not 0 <= start_pass <= passes:
+            raise ValueError(f"passes_done {start_pass} is outside 0..{passes}")
+    except Exception as exc:  # a damaged, truncated or foreign file: say so and what to do, no traceback
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StateError(f"{path}: damaged training state ({type(exc).__name__}: {reason[:200]}); pass --restart "
+                         "to discard it and train from the start, or use another --out") from None
     log(f"  resuming from pass {start_pass}/{passes} ({path})")
-    return start_pass, dict(state["unreadable"])
+    return start_pass, unreadable
 
 
 def saved_history(path: Path) -> list:

@@ -41,6 +41,8 @@ class SevereTable:
     tie_rule: str
     protocols: dict = field(default_factory=dict)  # task -> dict(hash, name, profile, comparable) of user cells
     incomplete: set = field(default_factory=set)  # (row label, task) of cells computed on an incomplete dataset
+    # (row label, task) -> (unreadable, truncated) test videos of the cell's results (most over its seeds)
+    video_problems: dict = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -110,6 +112,7 @@ def build_table(observations: pd.DataFrame, tie_rule: str = "min", sort: str = "
     n = mean.copy()
     protocols: dict = {}
     incomplete: set = set()
+    video_problems: dict = {}
     for (method, prov, task), cell in obs.groupby(["method", "provenance", "task"], sort=False):
         label = label_of[(method, prov)]
         if prov == "published":
@@ -122,6 +125,10 @@ def build_table(observations: pd.DataFrame, tie_rule: str = "min", sort: str = "
             n.loc[label, task] = len(values)
             if (cell["complete_data"] == False).any():  # noqa: E712 (NaN for rows without the field)
                 incomplete.add((label, task))
+            bad = tuple(int(pd.to_numeric(cell[c], errors="coerce").fillna(0).max())
+                        for c in ("unreadable_videos", "truncated_videos"))
+            if any(bad):
+                video_problems[(label, task)] = bad
             first = cell.iloc[0]
             protocols[task] = {"hash": first["protocol_hash"], "name": first["protocol_name"],
                                "profile": first["profile"], "comparable": bool(cell["comparable"].all())}
@@ -153,7 +160,7 @@ def build_table(observations: pd.DataFrame, tie_rule: str = "min", sort: str = "
 
     table = SevereTable(columns=columns, rows=rows, mean=mean, std=std, n=n, severe_mean=severe_mean,
                         avg_rank=avg_rank, task_ranks=task_ranks, tie_rule=tie_rule, protocols=protocols,
-                        incomplete=incomplete)
+                        incomplete=incomplete, video_problems=video_problems)
     return sort_table(table, sort)
 
 
@@ -169,4 +176,5 @@ def sort_table(table: SevereTable, sort: str) -> SevereTable:
     return SevereTable(columns=table.columns, rows=table.rows.loc[order], mean=table.mean.loc[order],
                        std=table.std.loc[order], n=table.n.loc[order], severe_mean=table.severe_mean.loc[order],
                        avg_rank=table.avg_rank.loc[order], task_ranks=table.task_ranks.loc[order],
-                       tie_rule=table.tie_rule, protocols=table.protocols, incomplete=table.incomplete)
+                       tie_rule=table.tie_rule, protocols=table.protocols, incomplete=table.incomplete,
+                       video_problems=table.video_problems)

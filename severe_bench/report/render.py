@@ -157,6 +157,13 @@ def caption_sentences(table: SevereTable, second_style: str = "underlined") -> l
         out.append(f"{INCOMPLETE_MARK} computed on an incomplete dataset (lists differ from the official counts, or "
                    "videos missing or unreadable; see data.incomplete_reasons in the result): "
                    + ", ".join(f"{label} on {titles.get(task, task)}" for label, task in cells) + ".")
+    if table.video_problems:
+        titles = {c.task: c.title for c in table.columns}
+        cells = sorted(table.video_problems, key=lambda lt: (table.labels.index(lt[0]), lt[1]))
+        out.append("Test videos not scored (unreadable) or decoding short of their container (truncated): " + ", ".join(
+            f"{label} on {titles.get(task, task)} {table.video_problems[(label, task)][0]} unreadable"
+            + (f", {table.video_problems[(label, task)][1]} truncated" if table.video_problems[(label, task)][1]
+               else "") for label, task in cells) + ".")
     if table.protocols:
         by_protocol: dict = {}
         for col in table.columns:  # column order; tasks sharing a protocol listed together
@@ -279,6 +286,10 @@ def render_csv(table: SevereTable) -> str:
     frame["comparable"] = table.rows["comparable"]
     frame["incomplete_data"] = [";".join(t for t in table.mean.columns if (label, t) in table.incomplete)
                                 for label in table.labels]
+    frame["unreadable_videos"] = [";".join(f"{t}={table.video_problems[(label, t)][0]}" for t in table.mean.columns
+                                           if (label, t) in table.video_problems) for label in table.labels]
+    frame["truncated_videos"] = [";".join(f"{t}={table.video_problems[(label, t)][1]}" for t in table.mean.columns
+                                          if table.video_problems.get((label, t), (0, 0))[1]) for label in table.labels]
     frame["protocols"] = [
         ";".join(f"{t}={p['hash']}" for t, p in table.protocols.items() if pd.notna(table.mean.at[label, t]))
         if prov == "user" else "published"

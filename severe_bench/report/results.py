@@ -1,19 +1,21 @@
 """Read the result JSONs written by ``severe eval`` into one pandas frame (one row per file).
 
-Schema: ``severe-bench/result/v1`` (docs/CONVENTIONS.md). Explicitly named files must follow it; files found by
-walking a directory are skipped when they carry another schema (CKA/bias outputs may sit beside results).
+Schema: ``severe-bench/result/v1`` (docs/CONVENTIONS.md). Every result is validated when read. Explicitly named
+files must be valid results; files found by walking a directory are skipped when they are another tool's JSON
+(no result schema and not named result.json: CKA/bias outputs may sit beside results), and are errors when
+damaged (unparseable JSON, a result.json without the schema, failed validation).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
-from ..errors import MissingFileError, SevereError
+from ..errors import MissingFileError, ResultError, SevereError
+from ..results import RESULT_FILE, load_json, validate_result
 
 RESULT_SCHEMA = "severe-bench/result/v1"
 
@@ -24,6 +26,7 @@ OBSERVATION_COLUMNS = [
     "metric", "higher_is_better", "unit", "value", "std", "n_seeds", "seed",
     "num_train", "architecture", "checkpoint", "checkpoint_sha256", "code_version", "created_at",
     "complete_data",  # False: computed on an incomplete dataset (data.complete, PROTOCOL.md §2.2)
+    "unreadable_videos", "truncated_videos",  # counts of test videos not scored / decoding short (data.*)
 ]
 
 
@@ -101,25 +104,47 @@ def parse_result(data: dict, path: Path) -> dict:
         "code_version": data.get("code_version"),
         "created_at": data.get("created_at"),
         "complete_data": _get(data, "data.complete", path, required=False) is not False,
+        "unreadable_videos": _get(data, "data.unreadable_videos.count", path, required=False) or 0,
+        "truncated_videos": _get(data, "data.truncated_videos.count", path, required=False) or 0,
     }
 
 
-def load_results(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """All results under ``paths`` as an observation frame (columns ``OBSERVATION_COLUMNS``)."""
-    rows = []
+def _classify(path: Path, explicit: bool) -> tuple[str, object]:
+    """("row", data) for a valid result, ("skip", None) for another tool's JSON met while walking a folder,
+    ("invalid", problems) for a damaged or inconsistent file."""
+    try:
+        data = load_json(path)
+    except ResultError as exc:
+        return "invalid", [str(exc).removeprefix(f"{path}: ")]
+    schema = data.get("schema") if isinstance(data, dict) else None
+    is_result = path.name == RESULT_FILE or (isinstance(schema, str) and schema.startswith("severe-bench/result/"))
+    if not explicit and not is_result:
+        return "skip", None  # CKA/bias outputs, run.json, predictions.json may sit beside results
+    problems = validate_result(data)
+    return ("invalid", problems) if problems else ("row", data)
+
+
+def load_results(paths: Iterable[str | Path], skip_invalid: bool = False,
+                 warn: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """All results under ``paths`` as an observation frame (columns ``OBSERVATION_COLUMNS``).
+
+    Every result is validated (``severe_bench.results.validate_result``). A damaged or inconsistent file is an
+    error naming it and its problems; with ``skip_invalid`` such files are left out and listed through ``warn``.
+    """
+    rows, invalid = [], []
     for path, explicit in _expand(paths):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if explicit:
-                raise SevereError(f"{path}: cannot read result JSON: {exc}") from exc
-            continue
-        if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
-            if explicit:
-                got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-                raise SevereError(f"{path}: not a severe-bench result (schema {got!r}, expected {RESULT_SCHEMA!r})")
-            continue
-        rows.append(parse_result(data, path))
+        kind, payload = _classify(path, explicit)
+        if kind == "row":
+            rows.append(parse_result(payload, path))
+        elif kind == "invalid":
+            invalid.append((path, payload))
+    if invalid:
+        listing = "\n".join(f"  {p}: {'; '.join(problems)}" for p, problems in invalid)
+        if not skip_invalid:
+            raise ResultError(f"{len(invalid)} result file(s) are damaged or inconsistent:\n{listing}\n"
+                              "Fix or remove them, or pass --skip-invalid to leave them out (they will be listed).")
+        if warn is not None:
+            warn(f"warning: left out {len(invalid)} invalid result file(s) (--skip-invalid):\n{listing}")
     frame = pd.DataFrame(rows, columns=OBSERVATION_COLUMNS)
     check_consistency(frame)
     return frame

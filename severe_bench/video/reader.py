@@ -100,6 +100,15 @@ class VideoHandle:
     def _read(self, unique: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def declared_frames(self) -> int:
+        """The frame count the container's header declares (0 when it declares none, e.g. webm)."""
+        return header_frame_count(self.path)
+
+    def truncation(self) -> str | None:
+        """Why this video looks truncated (it decodes clearly fewer frames than its container declares), or
+        None. A decoder that met the real end reports the real count; PyAV learns it on reading past it."""
+        return short_of_header(self.num_frames, self.declared_frames())
+
     def close(self) -> None:
         pass
 
@@ -161,6 +170,7 @@ class PyAVVideo(VideoHandle):
                 self.fps = float(rate) if rate else 0.0
                 self.height, self.width = int(stream.codec_context.height), int(stream.codec_context.width)
                 declared = int(stream.frames or 0)
+                self._declared = declared
             # the declared count is missing in webm/mkv; count by decoding then (also validates the file)
             self.num_frames = declared if declared > 0 else self._count_frames()
         except VideoDecodeError:
@@ -169,6 +179,9 @@ class PyAVVideo(VideoHandle):
             raise VideoDecodeError(self.path, f"{type(exc).__name__}: {exc}") from exc
         if self.num_frames <= 0:
             raise VideoDecodeError(self.path, "no frames")
+
+    def declared_frames(self) -> int:
+        return self._declared
 
     def _decode(self):
         """Yield decoded RGB frames in display order, one decoder thread."""
@@ -239,8 +252,60 @@ class _FallbackVideo(VideoHandle):
                 raise VideoDecodeError(self.path, f"decord: {first.reason}; pyav: {second.reason}") from second
             return self._inner.get_frames(indices)
 
+    def truncation(self):
+        self.num_frames = self._inner.num_frames
+        return self._inner.truncation()
+
     def close(self):
         self._inner.close()
+
+
+def header_frame_count(path) -> int:
+    """The frame count a video's header declares, read without decoding (0 when unknown or unreadable)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return int(container.streams.video[0].frames or 0) if container.streams.video else 0
+    except Exception:  # an unreadable header declares nothing; decoding reports the error itself
+        return 0
+
+
+def short_of_header(decoded: int, declared: int) -> str | None:
+    """The truncation note when ``decoded`` is clearly below the ``declared`` count (1 % or 2 frames slack)."""
+    if declared and decoded < declared - max(2, declared // 100):
+        return f"decodes {decoded} of the {declared} frames its container declares (truncated?)"
+    return None
+
+
+def full_decode_check(path) -> str | None:
+    """Decode every frame of ``path`` once (PyAV, one pass): None when it decodes completely, else why not
+    (cannot be opened, a decoding error, or fewer frames than its container declares). For
+    ``severe data check --decode``."""
+    import av
+
+    if Path(path).is_dir():  # a frame-folder video: no container to compare with; it must open
+        try:
+            open_video(path).close()
+        except VideoDecodeError as exc:
+            return exc.reason
+        return None
+    decoded = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "no video stream"
+            stream = container.streams.video[0]
+            declared = int(stream.frames or 0)
+            stream.codec_context.thread_count = 1
+            for _ in container.decode(stream):
+                decoded += 1
+    except Exception as exc:  # av.error.* of many kinds
+        return f"decoding stops after {decoded} frames: {type(exc).__name__}: {exc}" if decoded else \
+            f"{type(exc).__name__}: {exc}"
+    if decoded == 0:
+        return "no frame could be decoded"
+    return short_of_header(decoded, declared)
 
 
 def open_video(path, backend: str = "auto", frame_fps: float | None = None) -> VideoHandle:

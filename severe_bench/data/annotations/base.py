@@ -29,6 +29,8 @@ class Annotations:
     files: list[Path]  # the annotation files (or folders) that were read, absolute
     # (id, reason) of entries the official reference code drops (e.g. UCFRep videos with < 2 cycles).
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # ids (or videos) of entries listed more than once and removed (severe_bench/data/duplicates.py)
+    duplicates: list[str] = field(default_factory=list)
 
 
 def files_map(dataset: dict) -> dict:
