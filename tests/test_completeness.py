@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from severe_bench import registry
 from severe_bench.cli import cli
 from severe_bench.data.completeness import compare_counts, completeness
+from severe_bench.registry import protocol_hash_of
 from severe_bench.report import build_table, load_results
 from severe_bench.report.render import render
 
@@ -101,8 +102,8 @@ def _result(directory: Path, label: str, value: float, complete: bool | None) ->
     data = {
         "schema": "severe-bench/result/v1",
         "task": {"id": "hmdb51", "name": "HMDB51 (split 1)", "factor": "domain", "dataset": "hmdb51"},
-        "protocol": {"name": "finetune", "hash": "0123456789abcdef", "profile": "full", "comparable": True,
-                     "values": {}},
+        "protocol": {"name": "finetune", "hash": protocol_hash_of({"profile": "full"}), "profile": "full",
+                     "comparable": True, "values": {"profile": "full"}},  # the hash recomputes (validate_result)
         "metric": {"name": "top1", "value": value, "higher_is_better": True, "unit": "%"},
         "metrics": {"top1": value},
         "model": {"label": label, "architecture": "r2plus1d_18",

@@ -123,11 +123,11 @@ def download(url: str, dest: str | Path, sha256: str | None = None, sha256_prefi
         part.unlink(missing_ok=True)
         raise CheckpointError(f"download of {url} sent {written} bytes where the server announced {total}; "
                               "the download was discarded, run the same command again")
-    if check_file and not (sha256 or sha256_prefix):
-        problem = file_problem(part)  # no hash to check: at least the file must be a whole checkpoint
+    if check_file and total is None and not (sha256 or sha256_prefix):
+        problem = file_problem(part)  # no size and no hash to check: at least it must be a whole checkpoint
         if problem:
             part.unlink(missing_ok=True)
-            why = "; the server sent no Content-Length, so the reply was probably cut short" if total is None else ""
+            why = "; the server sent no Content-Length, so the reply was probably cut short"
             raise CheckpointError(f"download of {url} is not usable ({problem}{why}); it was discarded (cache: "
                                   f"{dest.parent}); run the same command again or check the URL")
     return _finish(part, dest, url, sha256, sha256_prefix)
