@@ -173,13 +173,15 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
-def cached_problem(path: Path, sha256: str | None = None, sha256_prefix: str | None = None) -> str | None:
-    """Why a cached download cannot be used (fails its known sha256, or is not a whole checkpoint), or None."""
+def cached_problem(path: Path, sha256: str | None = None, sha256_prefix: str | None = None,
+                   shape: bool = True) -> str | None:
+    """Why a cached download cannot be used (fails its known sha256, or with ``shape`` is not a whole
+    checkpoint), or None."""
     try:
         verify_existing(path, sha256, sha256_prefix)
     except CheckpointError as exc:
         return str(exc).removeprefix(f"{path}: ").split(";")[0]
-    return file_problem(path)
+    return file_problem(path) if shape else None
 
 
 def in_cache(path: Path) -> bool:
@@ -265,7 +267,8 @@ def fetch(entry: Entry, registry: Registry, force: bool = False) -> Path:
         return path
     dest = entry_path(entry)
     if dest.exists() and not force:
-        problem = cached_problem(dest, src.sha256, src.sha256_prefix)
+        # a registry copy is judged by its hash (published or locked); a URL's copy also by its shape (loader)
+        problem = cached_problem(dest, src.sha256, src.sha256_prefix, shape=False)
         if not problem:
             return dest
         discard_cached(dest, problem)  # fetched again once below; a second bad copy is an error

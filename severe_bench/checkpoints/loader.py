@@ -86,6 +86,7 @@ def resolve(spec: str, registry: Registry, download: bool = True,
         offline = not download or os.environ.get("SEVERE_OFFLINE")
         if path is not None and fetch_mod.in_cache(path) and not offline:
             path = fetch_mod.fetch(entry, registry, force=refresh)  # re-fetches a bad cached copy once
+            check_against_lock(entry.name, path, sha256_file(path))
         elif path is None:
             if offline:
                 raise CheckpointError(_not_cached_message(entry, registry))
