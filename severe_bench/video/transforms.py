@@ -112,6 +112,19 @@ class RandomShortSideScale(v2.Transform):
         return self._call_kernel(F.resize, inpt, size=[params["size"]], antialias=True)
 
 
+def _spatial_ops(crop, scale, ratio, resize_short_range, resize_short_inverse_uniform, hflip) -> list[v2.Transform]:
+    """The spatial half of training augmentation, shared by the CPU and the split (worker/device) pipelines."""
+    ops: list[v2.Transform] = []
+    if resize_short_range is not None:
+        lo, hi = (int(v) for v in resize_short_range)
+        ops += [RandomShortSideScale(lo, hi, resize_short_inverse_uniform), v2.RandomCrop(crop)]
+    else:
+        ops.append(v2.RandomResizedCrop(crop, scale=tuple(scale), ratio=tuple(ratio), antialias=True))
+    if hflip:
+        ops.append(v2.RandomHorizontalFlip())
+    return ops
+
+
 def train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0), hflip: bool = True,
                     color_jitter: Sequence[float] | None = (0.4, 0.4, 0.4, 0.2),
                     mean: Sequence[float] | None = IMAGENET_MEAN, std: Sequence[float] | None = IMAGENET_STD,
@@ -125,14 +138,7 @@ def train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0), hflip
     random resized crop is replaced by resizing the short side to a random size in [lo, hi] then a random
     ``crop``. ``color_jitter=None`` disables jitter; ``mean=std=None`` only scales to [0, 1].
     """
-    ops: list[v2.Transform] = []
-    if resize_short_range is not None:
-        lo, hi = (int(v) for v in resize_short_range)
-        ops += [RandomShortSideScale(lo, hi, resize_short_inverse_uniform), v2.RandomCrop(crop)]
-    else:
-        ops.append(v2.RandomResizedCrop(crop, scale=tuple(scale), ratio=tuple(ratio), antialias=True))
-    if hflip:
-        ops.append(v2.RandomHorizontalFlip())
+    ops = _spatial_ops(crop, scale, ratio, resize_short_range, resize_short_inverse_uniform, hflip)
     if color_jitter is not None and any(color_jitter):
         ops.append(v2.ColorJitter(*color_jitter))
     return ClipTransform(v2.Compose(ops), _ToModelInput(mean, std, channel_order))
@@ -198,14 +204,7 @@ def split_train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0),
     """``train_transform``'s augmentation (plus the ViT track's RandAugment and random erasing) as a
     worker half (spatial on uint8) and parameters for the device half. ``randaugment``: the RandAugment
     transform to apply after the flip (the ViT track's, on timm's scale)."""
-    ops: list[v2.Transform] = []
-    if resize_short_range is not None:
-        lo, hi = (int(v) for v in resize_short_range)
-        ops += [RandomShortSideScale(lo, hi, resize_short_inverse_uniform), v2.RandomCrop(crop)]
-    else:
-        ops.append(v2.RandomResizedCrop(crop, scale=tuple(scale), ratio=tuple(ratio), antialias=True))
-    if hflip:
-        ops.append(v2.RandomHorizontalFlip())
+    ops = _spatial_ops(crop, scale, ratio, resize_short_range, resize_short_inverse_uniform, hflip)
     if randaugment is not None:
         ops.append(randaugment)
     return SplitTrainTransform(v2.Compose(ops), color_jitter, erase_p)
