@@ -1,6 +1,6 @@
-"""Which library runs the batched training colour jitter: a measured comparison.
+"""Which library runs the batched training augmentation on the device: a measured comparison.
 
-Times one batch of colour jitter (brightness, contrast, saturation 0.4, hue 0.2, per-sample parameters,
+**Colour jitter** (CNN track). Times one batch of colour jitter (brightness, contrast, saturation 0.4, hue 0.2, per-sample parameters,
 the same for every frame of a clip) three ways on the same device and input:
 
 * ``own``: ``severe_bench.engine.device_augment.color_jitter`` (torchvision's kernel arithmetic, batched);
@@ -8,6 +8,18 @@ the same for every frame of a clip) three ways on the same device and input:
 * ``kornia``: ``kornia.augmentation.VideoSequential(ColorJitter(...), same_on_frame=True)`` (draws its own
   parameters; its hue/contrast arithmetic differs from torchvision's, so it would not be the same
   distribution even at equal speed).
+
+**RandAugment** (ViT track, rand-m7-n4-mstd0.5, per-clip draws, the same ops for every frame of a clip), on
+uint8 clips, three ways:
+
+* ``own``: ``severe_bench.engine.device_randaugment.rand_augment`` (torchvision's op arithmetic, batched, the
+  worker-drawn parameters);
+* ``torchvision_loop``: the per-clip ``RandAugmentTimm`` (torchvision v2 ops) called clip by clip — what the
+  workers did before;
+* ``kornia``: ``kornia.augmentation.auto.RandAugment`` on the batch's frames as images (its own op set, policy
+  and draws, one per frame: ``VideoSequential(same_on_frame=True)`` rejects it; timed for speed only).
+
+timm's ``RandAugment`` is PIL-only (one image at a time), so it has no device path to time.
 
     python bench/augment_compare.py                 # CPU, small batch
     python bench/augment_compare.py --full          # R(2+1)D-18 training batch: 32 x 32 x 112^2 (GPU)
@@ -28,6 +40,8 @@ from torchvision.transforms import v2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from severe_bench.engine.device_augment import color_jitter  # noqa: E402
+from severe_bench.engine.device_randaugment import rand_augment  # noqa: E402
+from severe_bench.engine.transforms import RandAugmentTimm  # noqa: E402
 
 
 def _params(b: int):
@@ -84,6 +98,55 @@ def main(argv=None):
     for k, v in results.items():
         print(f"  {k:18s} {v:.1f}" if isinstance(v, float) else f"  {k:18s} {v}")
     print(f"  own vs torchvision_loop max |diff| {err:.2e}")
+    ra_results = compare_randaugment(device, args.reps, (16, 16, 224) if args.full else (8, 8, 64))
+    return {"color_jitter": results, "randaugment": ra_results}
+
+
+def compare_randaugment(device, reps: int, size) -> dict:
+    b, t, s = size
+    fill = [124, 116, 104]
+    ra = RandAugmentTimm(4, 7, 0.5, fill=fill)
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (b, t, 3, s, s), dtype=torch.uint8, device=device)
+    seeds = list(range(b))
+
+    def draws():
+        out = []
+        for i in seeds:
+            torch.manual_seed(i)
+            out.append(ra.draw(s, s))
+        return torch.stack([o for o, _ in out]), torch.stack([m for _, m in out])
+
+    ops, mags = draws()
+
+    def own():
+        return rand_augment(x, ops, mags, fill)
+
+    def tv_loop():
+        out = []
+        for i in seeds:
+            torch.manual_seed(i)
+            out.append(ra(tv_tensors.Video(x[i])).as_subclass(torch.Tensor))
+        return torch.stack(out)
+
+    results = {"own": _time(own, device, reps), "torchvision_loop": _time(tv_loop, device, reps)}
+    try:
+        import kornia.augmentation as K
+        from kornia.augmentation.auto import RandAugment
+
+        # kornia cannot keep one draw for all frames of a clip (VideoSequential's same_on_frame rejects its
+        # RandAugment), so the frames go as images with their own draws: a speed figure only
+        kra = RandAugment(n=4, m=7)
+        xf = (x.float() / 255).flatten(0, 1)
+        results["kornia (per frame)"] = _time(lambda: kra(xf), device, reps)
+    except Exception as exc:  # kornia missing or failing on this device: say so, do not guess a figure
+        results["kornia (per frame)"] = f"not measured ({type(exc).__name__}: {exc})"
+    err = (own().int() - tv_loop().int()).abs().max().item()
+    print(f"RandAugment m7-n4-mstd0.5 of {b} x {t} x 3 x {s}^2 uint8 on {device}: median ms per batch over {reps} reps")
+    for k, v in results.items():
+        print(f"  {k:18s} {v:.1f}" if isinstance(v, float) else f"  {k:18s} {v}")
+    print(f"  own vs torchvision_loop max |diff| {err} (uint8 levels)")
+    results["max_abs_diff"] = err
     return results
 
 

@@ -42,6 +42,7 @@ from severe_bench.data.clips import TestClips, TrainClips, collate_ok, collate_v
 from severe_bench.data.sample import Sample  # noqa: E402
 from severe_bench.engine.device_augment import DeviceAugment  # noqa: E402
 from severe_bench.engine.trainer import PassSampler, Precision, default_workers, make_loader  # noqa: E402
+from severe_bench.engine.transforms import RandAugmentTimm  # noqa: E402
 from severe_bench.video.reader import open_video  # noqa: E402
 from severe_bench.video.sampling import train_clip_indices  # noqa: E402
 from severe_bench.video.transforms import TestViews, split_train_transform  # noqa: E402
@@ -51,7 +52,8 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # (arch, frames, crop, test resize, batch, test clips, test crops)
 FULL = {"r2plus1d_18": dict(frames=32, fps=16, crop=112, resize=128, batch=32, clips=10, crops=1),
         "vit_b_16": dict(frames=16, stride=4, crop=224, resize=224, batch=16, clips=5, crops=3)}
-SMALL = {"r2plus1d_18": dict(frames=8, fps=8, crop=64, resize=72, batch=8, clips=10, crops=1)}
+SMALL = {"r2plus1d_18": dict(frames=8, fps=8, crop=64, resize=72, batch=8, clips=10, crops=1),
+         "vit_s_16": dict(frames=8, stride=4, crop=64, resize=64, batch=8, clips=2, crops=3)}
 
 
 # --- videos ------------------------------------------------------------------------------------------------
@@ -161,9 +163,12 @@ def timed_loop(loader, consume, device, passes: int, sampler=None, warm_batches:
 
 def bench_train(arch, spec, samples, root, workers, device, model, passes, precision, clips_per_video):
     batch = spec["batch"]
-    split = split_train_transform(crop=spec["crop"], color_jitter=None if arch.startswith("vit") else (0.4, 0.4, 0.4, 0.2),
-                                  randaugment={"num_ops": 4, "magnitude": 7} if arch.startswith("vit") else None,
-                                  erase_p=0.25 if arch.startswith("vit") else 0.0)
+    vit = arch.startswith("vit")
+    fill = [int(round(255 * m)) for m in MEAN]
+    # the ViT track's recipe: RandAugment rand-m7-n4-mstd0.5 (drawn in the workers, applied on the device), erasing
+    split = split_train_transform(crop=spec["crop"], color_jitter=None if vit else (0.4, 0.4, 0.4, 0.2),
+                                  randaugment=RandAugmentTimm(4, 7, 0.5, fill=fill) if vit else None,
+                                  erase_p=0.25 if vit else 0.0)
     ds = TrainClips(samples, root, _sampling(spec), split, clips_per_video, 0, "single", 4)
     raw = RawTrainDecode(samples, root, spec, clips_per_video)
     out = {}
@@ -171,7 +176,7 @@ def bench_train(arch, spec, samples, root, workers, device, model, passes, preci
     loader = make_loader(raw, batch, sampler, collate_ok, workers, device, seed=0)
     out["raw_decode_clips_s"] = timed_loop(loader, lambda b: b["size"], device, passes, sampler)
     del loader
-    aug = DeviceAugment(MEAN, STD, device=device)
+    aug = DeviceAugment(MEAN, STD, device=device, randaugment_fill=fill if vit else None)
     step = _step(model, precision, batch) if model is not None else None
 
     # the data path alone: workers decode, crop and ship uint8; the batch reaches the device

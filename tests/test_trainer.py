@@ -15,6 +15,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from severe_bench.engine.device_augment import DeviceAugment, color_jitter, erase_boxes
+from severe_bench.engine.device_randaugment import OP_ID, OPS, rand_augment
+from severe_bench.engine.transforms import RandAugmentTimm
 from severe_bench.engine.finetune import _mix
 from severe_bench.engine.trainer import PassSampler, Precision, Progress, sample_seed
 from severe_bench.video.transforms import TestViews, split_train_transform, test_transform, train_transform
@@ -65,6 +67,75 @@ def test_split_pipeline_draws_what_the_cpu_pipeline_draws(one_thread):
     clip, params = split_train_transform(crop=24)(frames)
     dev = DeviceAugment(MEAN, STD)(clip[None], {k: v[None] for k, v in params.items()})[0]
     assert (dev - cpu).abs().mean() < 4 / 255 / min(STD)
+
+
+FILL = [124, 116, 104]
+
+
+def _uint8_clips(n, t=3, h=20, w=28):
+    return torch.stack([torch.from_numpy(_frames(i, t, h, w)).permute(0, 3, 1, 2) for i in range(n)])
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_batched_randaugment_op_equals_torchvision_per_clip(one_thread, op):
+    """Each op, batched with a magnitude per clip, gives torchvision's uint8 result for every clip exactly."""
+    clips = _uint8_clips(6)
+    mags = torch.tensor([-0.8, -0.3, 0.0, 0.2, 0.5, 0.9], dtype=torch.float64)
+    mags = {"TranslateX": mags * 12, "TranslateY": mags * 9, "Rotate": mags * 30, "Solarize": mags.abs(),
+            "Posterize": torch.tensor([4.0, 4.6, 5.0, 6.2, 7.9, 8.0], dtype=torch.float64)}.get(op, mags)
+    got = rand_augment(clips, torch.full((6, 1), OP_ID[op]), mags[:, None], FILL)
+    ref = RandAugmentTimm(1, 7, fill=FILL)
+    for i in range(6):
+        want = ref._apply_image_or_video_transform(clips[i], op, float(mags[i]), interpolation=ref.interpolation,
+                                                   fill=ref._fill)
+        assert torch.equal(got[i], want), (op, i)
+    if op not in ("Identity", "Equalize", "AutoContrast"):
+        assert len({got[i].float().mean().item() for i in range(6)}) > 2, "each clip has its own magnitude"
+
+
+def test_randaugment_drawn_in_workers_and_applied_batched_equals_the_cpu_transform(one_thread):
+    """The worker's draws + the batched device ops = the per-clip CPU RandAugment for the same seed, op slot
+    by op slot (mixed ops in one batch), and the same ops for every frame of a clip."""
+    ra = RandAugmentTimm(4, 7, 0.5, fill=FILL)
+    clips = _uint8_clips(24, t=2)
+    clips[:, 1] = clips[:, 0]
+    ops, mags, want = [], [], []
+    for i in range(len(clips)):
+        torch.manual_seed(i)
+        o, m = ra.draw(20, 28)
+        ops.append(o)
+        mags.append(m)
+        torch.manual_seed(i)
+        want.append(ra(tv_tensors.Video(clips[i])).as_subclass(torch.Tensor))
+    ops = torch.stack(ops)
+    assert len(set(ops.flatten().tolist())) > 8 and (ops == -1).any(), "a mixed batch, skipped slots included"
+    got = rand_augment(clips, ops, torch.stack(mags), FILL)
+    assert torch.equal(got, torch.stack(want))
+    assert torch.equal(got[:, 0], got[:, 1])
+
+
+def test_split_vit_pipeline_equals_the_cpu_pipeline(one_thread):
+    """Crop, flip, RandAugment, normalisation, erasing: the split pipeline (workers draw, the device applies)
+    gives the all-CPU result for the same seed."""
+    from torchvision.transforms.v2 import functional as TF
+
+    frames = _frames(4, t=3, h=36, w=44)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        split = split_train_transform(crop=24, color_jitter=None, randaugment=RandAugmentTimm(4, 7, 0.5, fill=FILL),
+                                      erase_p=0.5)
+        clip, params = split(frames)
+        dev = DeviceAugment(MEAN, STD, randaugment_fill=FILL)(clip[None], {k: v[None] for k, v in params.items()})[0]
+        torch.manual_seed(seed)
+        cpu_split = split_train_transform(crop=24, color_jitter=None)
+        video = cpu_split.spatial(tv_tensors.Video(torch.from_numpy(frames).permute(0, 3, 1, 2)))
+        video = RandAugmentTimm(4, 7, 0.5, fill=FILL)(video).as_subclass(torch.Tensor)
+        x = TF.normalize(video.float() / 255, MEAN, STD).transpose(0, 1)
+        erase = v2.RandomErasing(p=0.5, value=0)
+        if torch.rand(1) < erase.p:
+            e = erase.make_params([video])
+            x[..., e["i"]:e["i"] + e["h"], e["j"]:e["j"] + e["w"]] = 0
+        assert torch.allclose(dev, x, atol=1e-6), seed
 
 
 def test_batched_erasing_equals_random_erasing(one_thread):

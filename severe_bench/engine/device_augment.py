@@ -1,10 +1,11 @@
 """The on-device half of the training augmentation: batched, with each sample's own random parameters.
 
-Workers decode, crop and flip (and, on the ViT track, RandAugment) on uint8 at training resolution and ship
-uint8 clips plus the parameters they drew for the rest (``video.transforms.SplitTrainTransform``); here, on
-the model's device and for the whole batch at once: colour jitter (brightness, contrast, saturation, hue in
-each sample's own order, the torchvision ``ColorJitter`` kernels' arithmetic on float images), scaling to
-[0, 1], normalisation, channel order, and random erasing (one box per clip, value 0 after normalising).
+Workers decode, crop and flip on uint8 at training resolution and ship uint8 clips plus the parameters they
+drew for the rest (``video.transforms.SplitTrainTransform``); here, on the model's device and for the whole
+batch at once: RandAugment on uint8 (ViT track; ``device_randaugment``), colour jitter (brightness, contrast,
+saturation, hue in each sample's own order, the torchvision ``ColorJitter`` kernels' arithmetic on float
+images), scaling to [0, 1], normalisation, channel order, and random erasing (one box per clip, value 0 after
+normalising).
 
 Own batched ops rather than kornia or a per-sample torchvision loop: kornia's ``ColorJiggle``/``ColorJitter``
 draw their own parameters and differ from torchvision's hue/contrast arithmetic, so the distributions would
@@ -88,13 +89,18 @@ def erase_boxes(x: torch.Tensor, boxes: torch.Tensor, value: float = 0.0) -> tor
 class DeviceAugment:
     """uint8 clips (B, T, 3, H, W) + their worker-drawn parameters -> model input (B, C, T, H, W) float."""
 
-    def __init__(self, mean, std, channel_order: str = "RGB", device=None):
+    def __init__(self, mean, std, channel_order: str = "RGB", device=None, randaugment_fill=None):
+        self.randaugment_fill = randaugment_fill  # the fill the worker's RandAugment was built with
         self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32, device=device).view(1, 1, 3, 1, 1)
         self.std = None if std is None else torch.tensor(std, dtype=torch.float32, device=device).view(1, 1, 3, 1, 1)
         self.bgr = channel_order == "BGR"
 
     def __call__(self, clips: torch.Tensor, params: dict | None = None) -> torch.Tensor:
         params = params or {}
+        if "ra_ops" in params:
+            from .device_randaugment import rand_augment
+
+            clips = rand_augment(clips, params["ra_ops"], params["ra_magnitudes"], self.randaugment_fill)
         x = clips.to(torch.float32).div_(255.0)
         if "jitter_order" in params:
             x = color_jitter(x, params["jitter_order"], params["jitter_factors"])

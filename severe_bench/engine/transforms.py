@@ -26,37 +26,56 @@ class RandAugmentTimm(v2.RandAugment):
         super().__init__(num_ops=int(num_ops), magnitude=int(round(magnitude)), num_magnitude_bins=11,
                          interpolation=v2.InterpolationMode.BILINEAR, fill=fill)
         self.level, self.level_std, self.prob = float(magnitude), float(magnitude_std), float(prob)
+        self.fill_values = fill
         self.levels: list = []
 
-    def forward(self, *inputs):
-        from torchvision.transforms.v2 import functional as F
+    def draw(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One clip's random draws: op ids (``device_randaugment.OPS`` index, ``SKIPPED`` when the op is not
+        applied) and the signed magnitudes handed to the ops, (num_ops,) long and float64. The workers ship
+        these; ``device_randaugment.rand_augment`` applies them batched on the device."""
+        from .device_randaugment import OP_ID, SKIPPED
 
-        flat, video = self._flatten_and_extract_image_or_video(inputs)
-        height, width = F.get_size(video)
+        ops, mags = [], []
         self.levels = []
         for _ in range(self.num_ops):
             op, (magnitudes_fn, signed) = self._get_random_item(self._AUGMENTATION_SPACE)
             if torch.rand(()) >= self.prob:
                 self.levels.append(None)
+                ops.append(SKIPPED)
+                mags.append(0.0)
                 continue
             level = self.level + (self.level_std * torch.randn(()).item() if self.level_std > 0 else 0.0)
             level = min(max(level, 0.0), 10.0)
             self.levels.append(level)
-            mags = magnitudes_fn(self.num_magnitude_bins, height, width)
+            table = magnitudes_fn(self.num_magnitude_bins, height, width)
             magnitude = 0.0
-            if mags is not None:
+            if table is not None:
                 lo = int(level)
                 hi = min(lo + 1, self.num_magnitude_bins - 1)
-                magnitude = float(mags[lo] + (mags[hi] - mags[lo]) * (level - lo))
+                magnitude = float(table[lo] + (table[hi] - table[lo]) * (level - lo))
                 if signed and torch.rand(()) <= 0.5:
                     magnitude *= -1
-            video = self._apply_image_or_video_transform(video, op, magnitude, interpolation=self.interpolation,
-                                                         fill=self._fill)
+            ops.append(OP_ID[op])
+            mags.append(magnitude)
+        return torch.tensor(ops, dtype=torch.long), torch.tensor(mags, dtype=torch.float64)
+
+    def forward(self, *inputs):
+        """The per-clip CPU path (the reference the batched device ops are tested against)."""
+        from torchvision.transforms.v2 import functional as F
+
+        from .device_randaugment import OPS, SKIPPED
+
+        flat, video = self._flatten_and_extract_image_or_video(inputs)
+        ops, mags = self.draw(*F.get_size(video))
+        for op, magnitude in zip(ops.tolist(), mags.tolist()):
+            if op != SKIPPED:
+                video = self._apply_image_or_video_transform(video, OPS[op], magnitude,
+                                                             interpolation=self.interpolation, fill=self._fill)
         return self._unflatten_and_insert_image_or_video(flat, video)
 
 
 def build_train_transform(proto: dict, norm: dict | None = None) -> SplitTrainTransform:
-    """The worker half of the training augmentation (decode -> crop/flip[/RandAugment] on uint8); colour
+    """The worker half of the training augmentation (decode -> crop/flip on uint8); RandAugment, colour
     jitter and random erasing draw their parameters here and run on the device (``build_device_augment``).
     CNN track: random resized crop (or short-side jitter + random crop), flip, colour jitter. ViT track
     (VideoMAE): random resized crop, flip, RandAugment on uint8 frames, then random erasing."""
@@ -81,8 +100,8 @@ def _mean_fill(norm: dict | None):
 
 
 def build_device_augment(norm: dict, device=None) -> DeviceAugment:
-    """The device half: jitter, scaling, normalisation, channel order, erasing, batched."""
-    return DeviceAugment(**norm_kwargs(norm), device=device)
+    """The device half: RandAugment, jitter, scaling, normalisation, channel order, erasing, batched."""
+    return DeviceAugment(**norm_kwargs(norm), device=device, randaugment_fill=_mean_fill(norm))
 
 
 def build_test_transform(proto: dict, norm: dict):

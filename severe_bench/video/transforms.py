@@ -162,22 +162,26 @@ test_transform.__test__ = False  # a library function, not a pytest test (it sta
 
 class SplitTrainTransform:
     """The worker half of a training augmentation whose other half runs batched on the model's device
-    (``engine.device_augment.DeviceAugment``): ``spatial`` (crop/resize, flip, RandAugment) runs here on
-    uint8 at training resolution; colour jitter and random erasing only draw their parameters here, in the
-    same order of draws as the all-CPU ``v2.Compose`` pipeline, so a seed gives the same augmentation.
+    (``engine.device_augment.DeviceAugment``): ``spatial`` (crop/resize, flip) runs here on uint8 at training
+    resolution; RandAugment, colour jitter and random erasing only draw their parameters here, in the same
+    order of draws as the all-CPU ``v2.Compose`` pipeline, so a seed gives the same augmentation.
 
-    ``__call__(frames) -> (uint8 (T, 3, crop, crop), params)``; ``params`` holds ``jitter_order`` (4,) long and
-    ``jitter_factors`` (4,) float (NaN: op off) when jitter is on, ``erase_boxes`` (4,) long (top, left,
-    height, width; height 0: not erased) when erasing is on."""
+    ``__call__(frames) -> (uint8 (T, 3, crop, crop), params)``; ``params`` holds ``ra_ops`` (N,) long and
+    ``ra_magnitudes`` (N,) float64 when RandAugment is on (``randaugment.draw(height, width)``),
+    ``jitter_order`` (4,) long and ``jitter_factors`` (4,) float (NaN: op off) when jitter is on,
+    ``erase_boxes`` (4,) long (top, left, height, width; height 0: not erased) when erasing is on."""
 
-    def __init__(self, spatial: v2.Transform, color_jitter: Sequence[float] | None = None, erase_p: float = 0.0):
-        self.spatial = spatial
+    def __init__(self, spatial: v2.Transform, color_jitter: Sequence[float] | None = None, erase_p: float = 0.0,
+                 randaugment=None):
+        self.spatial, self.randaugment = spatial, randaugment
         self.jitter = v2.ColorJitter(*color_jitter) if color_jitter is not None and any(color_jitter) else None
         self.erase = v2.RandomErasing(p=float(erase_p), value=0) if erase_p and erase_p > 0 else None
 
     def __call__(self, clip):
         video = self.spatial(as_video_tensor(clip)).as_subclass(torch.Tensor).contiguous()
         params = {}
+        if self.randaugment is not None:
+            params["ra_ops"], params["ra_magnitudes"] = self.randaugment.draw(*video.shape[-2:])
         if self.jitter is not None:
             p = self.jitter.make_params([])
             params["jitter_order"] = p["fn_idx"].to(torch.long)
@@ -193,21 +197,21 @@ class SplitTrainTransform:
         return video, params
 
     def __repr__(self):
-        return f"SplitTrainTransform(spatial={self.spatial}, jitter={self.jitter}, erase={self.erase})"
+        return (f"SplitTrainTransform(spatial={self.spatial}, randaugment={self.randaugment}, jitter={self.jitter}, "
+                f"erase={self.erase})")
 
 
 def split_train_transform(crop: int = 112, scale: Sequence[float] = (0.08, 1.0), hflip: bool = True,
                           color_jitter: Sequence[float] | None = (0.4, 0.4, 0.4, 0.2),
                           ratio: Sequence[float] = (3 / 4, 4 / 3), resize_short_range: Sequence[int] | None = None,
-                          randaugment: v2.Transform | None = None, erase_p: float = 0.0,
+                          randaugment=None, erase_p: float = 0.0,
                           resize_short_inverse_uniform: bool = False) -> SplitTrainTransform:
     """``train_transform``'s augmentation (plus the ViT track's RandAugment and random erasing) as a
-    worker half (spatial on uint8) and parameters for the device half. ``randaugment``: the RandAugment
-    transform to apply after the flip (the ViT track's, on timm's scale)."""
+    worker half (spatial on uint8) and parameters for the device half. ``randaugment``: the ViT track's
+    RandAugment (``engine.transforms.RandAugmentTimm``; its ``draw`` runs here, after the flip, and the
+    device applies the ops)."""
     ops = _spatial_ops(crop, scale, ratio, resize_short_range, resize_short_inverse_uniform, hflip)
-    if randaugment is not None:
-        ops.append(randaugment)
-    return SplitTrainTransform(v2.Compose(ops), color_jitter, erase_p)
+    return SplitTrainTransform(v2.Compose(ops), color_jitter, erase_p, randaugment=randaugment)
 
 
 class TestViews:
