@@ -3,7 +3,8 @@
 # bench/RESULTS.md with device, date and command:
 #   1. bench/throughput.py at the protocol sizes with the model step (train + 10-clip test clips/s, ratios to
 #      the on-device ceiling, peak GPU memory) for R(2+1)D-18 32x112^2 b32 and ViT-B 16x224^2;
-#   2. bench/augment_compare.py at the R(2+1)D-18 training batch (own batched jitter vs torchvision vs kornia);
+#   2. bench/augment_compare.py at the training batches: colour jitter (R(2+1)D-18 32x32x112^2) and RandAugment
+#      (ViT 16x16x224^2), own batched ops vs a per-clip torchvision loop vs kornia;
 #   3. the built-in synth suite under its own (non-smoke) protocol from scratch, each task's metric against
 #      chance (bench/learns_above_chance.py).
 # Usage (repository root, package importable): bash bench/gpu_check.sh [OUT_DIR]
@@ -21,7 +22,7 @@ echo "## GPU check — $DEVICE, $DATE (bench/gpu_check.sh)" >> "$RESULTS"
 timeout 300 "$PY" bench/throughput.py --full --model --videos 64 --json "$OUT/throughput.json" \
   --append-results "$RESULTS"
 
-{ echo; echo "Colour jitter per batch (\`$PY bench/augment_compare.py --full\`, $DEVICE, $DATE):"; echo '```';
+{ echo; echo "Colour jitter and RandAugment per batch (\`$PY bench/augment_compare.py --full\`, $DEVICE, $DATE):"; echo '```';
   timeout 60 "$PY" bench/augment_compare.py --full; echo '```'; } >> "$RESULTS"
 
 timeout 240 "$PY" -m severe_bench eval --checkpoint scratch --suite synth --out "$OUT/synth" --restart

@@ -281,3 +281,31 @@ def test_charades_recomputes_precise_batchnorm_statistics_before_testing(motion_
     assert all(torch.equal(plain[k], precise[k]) for k in weights)  # same training, only the statistics differ
     stats = [k for k in plain if k.endswith("running_var")]
     assert all(not torch.equal(plain[k], precise[k]) for k in stats)
+
+
+def test_vit_layer_decay_groups_follow_videomae():
+    """Per parameter, the lr scale and weight decay VideoMAE's optim_factory gives (get_num_layer_for_vit:
+    cls_token/pos_embed/patch_embed -> 0, blocks.i -> i + 1, the rest -> depth + 1; scale decay ** (depth + 1 -
+    id); no weight decay on 1-D parameters, pos_embed and cls_token)."""
+    import re
+
+    from severe_bench.engine.model import VideoClassifier, build_optimizer
+    from severe_bench.models import create_backbone
+
+    model = VideoClassifier(create_backbone("vit_s_16", img_size=32, num_frames=4), 5)
+    depth, decay, wd = 12, 0.7, 0.05
+    opt = build_optimizer(model, {"name": "adamw", "base_lr": 1e-3, "weight_decay": wd, "layer_decay": decay}, 8)
+    got = {id(p): (g["lr_scale"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    assert len(got) == sum(1 for _ in model.parameters())
+    for name, p in model.named_parameters():
+        if any(k in name for k in ("cls_token", "pos_embed", "patch_embed")):
+            layer = 0
+        elif m := re.search(r"blocks\.(\d+)\.", name):
+            layer = int(m.group(1)) + 1
+        else:
+            layer = depth + 1
+        no_wd = p.ndim == 1 or name.endswith(".bias") or "pos_embed" in name or "cls_token" in name
+        assert got[id(p)] == pytest.approx((decay ** (depth + 1 - layer), 0.0 if no_wd else wd)), name
+    head_only = build_optimizer(torch.nn.Linear(4, 3), {"name": "adamw", "lr": 0.1, "weight_decay": 0.0,
+                                                         "layer_decay": decay}, 8)
+    assert {g["lr_scale"] for g in head_only.param_groups} == {1.0}

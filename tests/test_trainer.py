@@ -116,11 +116,16 @@ def test_randaugment_drawn_in_workers_and_applied_batched_equals_the_cpu_transfo
 
 def test_split_vit_pipeline_equals_the_cpu_pipeline(one_thread):
     """Crop, flip, RandAugment, normalisation, erasing: the split pipeline (workers draw, the device applies)
-    gives the all-CPU result for the same seed."""
+    gives the all-CPU result for the same seed — the erasing being timm's ``RandomErasing`` on the (T, C, H, W)
+    normalised clip, as VideoMAE applies it (constant fill here; the noise fill is tested below)."""
+    import random
+
+    from timm.data.random_erasing import RandomErasing
     from torchvision.transforms.v2 import functional as TF
 
-    frames = _frames(4, t=3, h=36, w=44)
-    for seed in range(4):
+    frames = _frames(4, t=6, h=36, w=44)
+    erased = 0
+    for seed in range(6):
         torch.manual_seed(seed)
         split = split_train_transform(crop=24, color_jitter=None, randaugment=RandAugmentTimm(4, 7, 0.5, fill=FILL),
                                       erase_p=0.5)
@@ -130,12 +135,37 @@ def test_split_vit_pipeline_equals_the_cpu_pipeline(one_thread):
         cpu_split = split_train_transform(crop=24, color_jitter=None)
         video = cpu_split.spatial(tv_tensors.Video(torch.from_numpy(frames).permute(0, 3, 1, 2)))
         video = RandAugmentTimm(4, 7, 0.5, fill=FILL)(video).as_subclass(torch.Tensor)
-        x = TF.normalize(video.float() / 255, MEAN, STD).transpose(0, 1)
-        erase = v2.RandomErasing(p=0.5, value=0)
-        if torch.rand(1) < erase.p:
-            e = erase.make_params([video])
-            x[..., e["i"]:e["i"] + e["h"], e["j"]:e["j"] + e["w"]] = 0
+        x = TF.normalize(video.float() / 255, MEAN, STD)            # (T, C, H, W), as VideoMAE's buffer
+        random.seed(int(torch.randint(0, 2**62, (1,))))
+        x = RandomErasing(0.5, mode="const", max_count=1, device="cpu")(x).transpose(0, 1)
         assert torch.allclose(dev, x, atol=1e-6), seed
+        erased += int((params["erase_boxes"][:, 2] > 0).sum())
+    assert 0 < erased < 6 * 6
+
+
+def test_erasing_is_drawn_per_frame_and_fills_with_reproducible_noise(one_thread):
+    from severe_bench.video.transforms import FrameErasing
+
+    torch.manual_seed(0)
+    boxes = torch.stack([FrameErasing(0.25).draw(8, 30, 40) for _ in range(200)])  # (clips, T, 4)
+    on = boxes[..., 2] > 0
+    assert 0.2 < on.float().mean() < 0.3, "each frame erased with probability 0.25"
+    both = on[:, 0] & on[:, 1]
+    assert (boxes[both, 0] != boxes[both, 1]).any(), "frames draw their own boxes"
+    area = (boxes[..., 2] * boxes[..., 3])[on].float() / (30 * 40)
+    assert area.min() >= 0.015 and area.max() <= 0.36
+    x = torch.randn(4, 3, 8, 30, 40)
+    got = erase_boxes(x, boxes[:4], "pixel", torch.Generator().manual_seed(5))
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
+    for i in range(4):
+        for t in range(8):
+            top, left, h, w = boxes[i, t].tolist()
+            want = x[i, :, t].clone()
+            want[:, top:top + h, left:left + w] = noise[i, :, t, top:top + h, left:left + w]
+            assert torch.equal(got[i, :, t], want)
+    assert torch.equal(got, erase_boxes(x, boxes[:4], "pixel", torch.Generator().manual_seed(5)))
+    with pytest.raises(ValueError, match="generator"):
+        erase_boxes(x, boxes[:4], "pixel")
 
 
 def test_batched_erasing_equals_random_erasing(one_thread):
@@ -144,12 +174,13 @@ def test_batched_erasing_equals_random_erasing(one_thread):
     boxes = []
     for i in range(4):
         torch.manual_seed(i)
-        boxes.append(split(_frames(i, h=30, w=30))[1]["erase_boxes"])
+        boxes.append(split(_frames(i, t=2, h=30, w=30))[1]["erase_boxes"])
     got = erase_boxes(x, torch.stack(boxes))
-    for i, (top, left, h, w) in enumerate(b.tolist() for b in boxes):
-        want = x[i].clone()
-        want[..., top:top + h, left:left + w] = 0
-        assert h > 0 and torch.equal(got[i], want)
+    for i in range(4):
+        for t, (top, left, h, w) in enumerate(boxes[i].tolist()):
+            want = x[i, :, t].clone()
+            want[..., top:top + h, left:left + w] = 0
+            assert h > 0 and torch.equal(got[i, :, t], want)
 
 
 @pytest.mark.parametrize("crops", [1, 3])

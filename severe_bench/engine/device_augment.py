@@ -4,8 +4,8 @@ Workers decode, crop and flip on uint8 at training resolution and ship uint8 cli
 drew for the rest (``video.transforms.SplitTrainTransform``); here, on the model's device and for the whole
 batch at once: RandAugment on uint8 (ViT track; ``device_randaugment``), colour jitter (brightness, contrast,
 saturation, hue in each sample's own order, the torchvision ``ColorJitter`` kernels' arithmetic on float
-images), scaling to [0, 1], normalisation, channel order, and random erasing (one box per clip, value 0 after
-normalising).
+images), scaling to [0, 1], normalisation, channel order, and random erasing (VideoMAE's: a box per
+frame, per-pixel noise after normalising).
 
 Own batched ops rather than kornia or a per-sample torchvision loop: kornia's ``ColorJiggle``/``ColorJitter``
 draw their own parameters and differ from torchvision's hue/contrast arithmetic, so the distributions would
@@ -74,28 +74,50 @@ def color_jitter(x: torch.Tensor, order: torch.Tensor, factors: torch.Tensor) ->
     return x
 
 
-def erase_boxes(x: torch.Tensor, boxes: torch.Tensor, value: float = 0.0) -> torch.Tensor:
-    """Random erasing: ``boxes`` (B, 4) = (top, left, height, width) per clip, height 0 = no erasing; the same
-    box on every frame. ``x`` (B, C, T, H, W)."""
+ERASE_MODES = ("pixel", "const")  # timm/VideoMAE --remode: per-pixel N(0, 1) noise, or 0 (after normalising)
+
+
+def erase_boxes(x: torch.Tensor, boxes: torch.Tensor, mode: str = "const",
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random erasing of ``x`` (B, C, T, H, W) in ``boxes`` (B, T, 4) = (top, left, height, width) per frame
+    (height 0 = not erased); a (B, 4) box applies to every frame. ``mode`` "pixel" fills with standard normal
+    noise per pixel and channel (VideoMAE's ``--remode pixel``, drawn from ``generator`` on ``x``'s device),
+    "const" with 0."""
+    if mode not in ERASE_MODES:
+        raise ValueError(f"erase mode must be one of {ERASE_MODES}, got {mode!r}")
     boxes = boxes.to(x.device, non_blocking=True)
+    if boxes.dim() == 2:
+        boxes = boxes[:, None].expand(-1, x.shape[2], -1)
     h, w = x.shape[-2:]
-    rows = torch.arange(h, device=x.device).view(1, h, 1)
-    cols = torch.arange(w, device=x.device).view(1, 1, w)
-    top, left, bh, bw = (boxes[:, i].view(-1, 1, 1) for i in range(4))
-    inside = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)  # (B, H, W)
-    return x.masked_fill(inside[:, None, None], value)
+    rows = torch.arange(h, device=x.device).view(1, 1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, 1, w)
+    top, left, bh, bw = (boxes[..., i, None, None] for i in range(4))
+    inside = ((rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw))[:, None]  # (B, 1, T, H, W)
+    if mode == "const":
+        return x.masked_fill(inside, 0.0)
+    if generator is None:
+        raise ValueError("pixel-mode erasing needs a generator (its noise must be reproducible)")
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return torch.where(inside, noise, x)
 
 
 class DeviceAugment:
     """uint8 clips (B, T, 3, H, W) + their worker-drawn parameters -> model input (B, C, T, H, W) float."""
 
-    def __init__(self, mean, std, channel_order: str = "RGB", device=None, randaugment_fill=None):
+    def __init__(self, mean, std, channel_order: str = "RGB", device=None, randaugment_fill=None,
+                 erase_mode: str = "const"):
         self.randaugment_fill = randaugment_fill  # the fill the worker's RandAugment was built with
+        if erase_mode not in ERASE_MODES:
+            raise ValueError(f"erase mode must be one of {ERASE_MODES}, got {erase_mode!r}")
+        self.erase_mode = erase_mode
         self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32, device=device).view(1, 1, 3, 1, 1)
         self.std = None if std is None else torch.tensor(std, dtype=torch.float32, device=device).view(1, 1, 3, 1, 1)
         self.bgr = channel_order == "BGR"
 
-    def __call__(self, clips: torch.Tensor, params: dict | None = None) -> torch.Tensor:
+    def __call__(self, clips: torch.Tensor, params: dict | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """``generator``: on the clips' device, for the erasing noise (drawn per batch: a batch is fixed by
+        (seed, pass, step), so the noise depends on nothing else)."""
         params = params or {}
         if "ra_ops" in params:
             from .device_randaugment import rand_augment
@@ -110,5 +132,5 @@ class DeviceAugment:
             x = x.flip(2)
         x = x.transpose(1, 2)  # (B, T, C, H, W) -> (B, C, T, H, W)
         if "erase_boxes" in params:
-            x = erase_boxes(x, params["erase_boxes"])
+            x = erase_boxes(x, params["erase_boxes"], self.erase_mode, generator)
         return x.contiguous()

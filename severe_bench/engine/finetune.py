@@ -108,7 +108,7 @@ def run(ctx: RunContext) -> Outcome:
     train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"], "short_video": proto.get("short_video")}, build_train_transform(proto, ctx.normalisation),
                           int(sched.get("clips_per_video", 1)), ctx.seed, label_mode, ctx.num_classes,
                           clip_targets=proto.get("train_targets") == "clip")
-    device_augment = build_device_augment(ctx.normalisation, precision.device)
+    device_augment = build_device_augment(ctx.normalisation, precision.device, proto)
     steps_per_pass = math.ceil(len(train_ds) / (batch * distributed.world_size()))
 
     aug = proto.get("train_augment", {})
@@ -120,7 +120,9 @@ def run(ctx: RunContext) -> Outcome:
 
     def train_batch(b: dict, p: int, step: int):
         set_lr(optimizer, lr_at(sched, lr0, p + step / steps_per_pass))
-        clips = device_augment(b["clip"].to(precision.device, non_blocking=True), b["aug"])
+        # the erasing noise is drawn per batch from (seed, pass, step, rank): resumed runs repeat it
+        noise = torch.Generator(precision.device).manual_seed(sample_seed(ctx.seed, p, step, 101 + distributed.rank()))
+        clips = device_augment(b["clip"].to(precision.device, non_blocking=True), b["aug"], noise)
         clips = precision.input(clips)
         target = b["target"].to(precision.device, non_blocking=True)
         if loss_kind == "soft_cross_entropy":

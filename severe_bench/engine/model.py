@@ -22,21 +22,20 @@ class VideoClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.norm(self.backbone.forward_features(x))))
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups (for ``param_groups_layer_decay``), VideoMAE's layer ids: the embeddings are
+        layer 0, block i is layer i + 1, everything after the blocks (norms, head) the last layer."""
+        return {"stem": r"^backbone\.(?:cls_token|pos_embed|patch_embed)", "blocks": r"^backbone\.blocks\.(\d+)"}
+
 
 _BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")
-
-
-def _vit_layer_id(name: str, num_layers: int) -> int:
-    """VideoMAE layer-wise decay ids: embeddings 0, block i -> i + 1, everything after the blocks -> L + 1."""
-    if any(k in name for k in ("patch_embed", "pos_embed", "cls_token")):
-        return 0
-    m = _BLOCK.search(name)
-    return int(m.group(1)) + 1 if m else num_layers + 1
+NO_WEIGHT_DECAY = ("*pos_embed*", "*cls_token*")  # VideoMAE's model.no_weight_decay(); 1-D params too
 
 
 def build_optimizer(model: nn.Module, spec: dict, batch_size: int) -> torch.optim.Optimizer:
     """Adam / SGD / AdamW from the protocol values; AdamW gets VideoMAE's layer decay and no decay on
-    biases, norms and embeddings. Each group's ``lr_scale`` multiplies the scheduled learning rate."""
+    biases, norms and embeddings (timm's ``param_groups_layer_decay`` with ``VideoClassifier.group_matcher``).
+    Each group's ``lr_scale`` multiplies the scheduled learning rate."""
     name = spec["name"].lower()
     lr = base_lr(spec, batch_size)
     wd = float(spec.get("weight_decay", 0.0))
@@ -48,21 +47,17 @@ def build_optimizer(model: nn.Module, spec: dict, batch_size: int) -> torch.opti
                                momentum=float(spec.get("momentum", 0.9)), nesterov=bool(spec.get("nesterov", False)),
                                dampening=0.0)
     if name == "adamw":
-        decay = float(spec.get("layer_decay", 1.0))
-        num_layers = sum(1 for n, _ in model.named_modules() if re.fullmatch(r"(.*\.)?blocks\.\d+", n))
-        groups: dict = {}
-        for n, p in model.named_parameters():
-            if not p.requires_grad:
-                continue
-            no_wd = p.ndim == 1 or n.endswith(".bias") or "pos_embed" in n or "cls_token" in n
-            layer = _vit_layer_id(n, num_layers)
-            key = (layer, no_wd)
-            if key not in groups:
-                groups[key] = {"params": [], "weight_decay": 0.0 if no_wd else wd,
-                               "lr_scale": decay ** (num_layers + 1 - layer)}
-            groups[key]["params"].append(p)
+        from timm.optim import param_groups_layer_decay, param_groups_weight_decay
+
+        trainable_blocks = any(_BLOCK.search(n) for n, p in model.named_parameters() if p.requires_grad)
+        if trainable_blocks and hasattr(model, "group_matcher"):
+            groups = param_groups_layer_decay(model, weight_decay=wd, no_weight_decay_list=NO_WEIGHT_DECAY,
+                                              layer_decay=float(spec.get("layer_decay", 1.0)))
+        else:  # a head alone (probes): one layer, nothing to decay
+            groups = [{**g, "lr_scale": 1.0} for g in param_groups_weight_decay(model, wd,
+                                                                                 no_weight_decay_list=NO_WEIGHT_DECAY)]
         betas = tuple(spec.get("betas", (0.9, 0.999)))
-        return torch.optim.AdamW(list(groups.values()), lr=lr, betas=betas)
+        return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas)
     raise ValueError(f"unknown optimizer {name!r}")
 
 

@@ -99,9 +99,11 @@ def _mean_fill(norm: dict | None):
     return [int(round(255 * m)) for m in mean] if mean else None  # timm/VideoMAE fill with the mean colour
 
 
-def build_device_augment(norm: dict, device=None) -> DeviceAugment:
+def build_device_augment(norm: dict, device=None, proto: dict | None = None) -> DeviceAugment:
     """The device half: RandAugment, jitter, scaling, normalisation, channel order, erasing, batched."""
-    return DeviceAugment(**norm_kwargs(norm), device=device, randaugment_fill=_mean_fill(norm))
+    aug = (proto or {}).get("train_augment", {})
+    return DeviceAugment(**norm_kwargs(norm), device=device, randaugment_fill=_mean_fill(norm),
+                         erase_mode=aug.get("random_erasing_mode", "const"))
 
 
 def build_test_transform(proto: dict, norm: dict):

@@ -160,6 +160,42 @@ def test_transform(resize_short: int = 128, crop: int = 112, mean: Sequence[floa
 test_transform.__test__ = False  # a library function, not a pytest test (it starts with "test_")
 
 
+class FrameErasing:
+    """VideoMAE's random erasing, drawn per frame: timm's ``RandomErasing(p, max_count=1)`` applied to the
+    (T, C, H, W) clip treats every frame as an image of a batch, so each frame is erased with probability ``p``
+    in its own box (area U(0.02, 1/3), log aspect U(log 0.3, log 1/0.3), 10 attempts). timm draws the boxes
+    here, on a one-channel canvas, with ``random`` seeded from this clip's torch generator (so the draws depend
+    only on (seed, pass, sample)); the device fills them (``device_augment.erase_boxes``)."""
+
+    def __init__(self, p: float):
+        from timm.data.random_erasing import RandomErasing
+
+        self.p = float(p)
+        self._timm = RandomErasing(self.p, mode="const", max_count=1, device="cpu")
+
+    def draw(self, frames: int, height: int, width: int) -> torch.Tensor:
+        """(frames, 4) long: (top, left, height, width) per frame; height 0 = that frame is not erased."""
+        import random
+
+        canvas = torch.ones(frames, 1, height, width)
+        state = random.getstate()
+        random.seed(int(torch.randint(0, 2**62, (1,))))
+        try:
+            self._timm(canvas)
+        finally:
+            random.setstate(state)
+        boxes = torch.zeros(frames, 4, dtype=torch.long)
+        erased = canvas[:, 0] == 0
+        for f in torch.nonzero(erased.flatten(1).any(1)).flatten().tolist():
+            rows = torch.nonzero(erased[f].any(1)).flatten()
+            cols = torch.nonzero(erased[f].any(0)).flatten()
+            boxes[f] = torch.tensor([rows[0], cols[0], rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1])
+        return boxes
+
+    def __repr__(self):
+        return f"FrameErasing(p={self.p})"
+
+
 class SplitTrainTransform:
     """The worker half of a training augmentation whose other half runs batched on the model's device
     (``engine.device_augment.DeviceAugment``): ``spatial`` (crop/resize, flip) runs here on uint8 at training
@@ -169,13 +205,14 @@ class SplitTrainTransform:
     ``__call__(frames) -> (uint8 (T, 3, crop, crop), params)``; ``params`` holds ``ra_ops`` (N,) long and
     ``ra_magnitudes`` (N,) float64 when RandAugment is on (``randaugment.draw(height, width)``),
     ``jitter_order`` (4,) long and ``jitter_factors`` (4,) float (NaN: op off) when jitter is on,
-    ``erase_boxes`` (4,) long (top, left, height, width; height 0: not erased) when erasing is on."""
+    ``erase_boxes`` (T, 4) long (top, left, height, width per frame; height 0: not erased) when erasing is on
+    (``FrameErasing``)."""
 
     def __init__(self, spatial: v2.Transform, color_jitter: Sequence[float] | None = None, erase_p: float = 0.0,
                  randaugment=None):
         self.spatial, self.randaugment = spatial, randaugment
         self.jitter = v2.ColorJitter(*color_jitter) if color_jitter is not None and any(color_jitter) else None
-        self.erase = v2.RandomErasing(p=float(erase_p), value=0) if erase_p and erase_p > 0 else None
+        self.erase = FrameErasing(erase_p) if erase_p and erase_p > 0 else None
 
     def __call__(self, clip):
         video = self.spatial(as_video_tensor(clip)).as_subclass(torch.Tensor).contiguous()
@@ -189,11 +226,7 @@ class SplitTrainTransform:
                                                      ("brightness_factor", "contrast_factor", "saturation_factor",
                                                       "hue_factor")], dtype=torch.float32)
         if self.erase is not None:
-            box = torch.zeros(4, dtype=torch.long)
-            if torch.rand(1) < self.erase.p:  # torchvision's _RandomApplyTransform draw, then the box
-                e = self.erase.make_params([video])
-                box = torch.tensor([e["i"], e["j"], e["h"], e["w"]], dtype=torch.long)
-            params["erase_boxes"] = box
+            params["erase_boxes"] = self.erase.draw(video.shape[0], *video.shape[-2:])
         return video, params
 
     def __repr__(self):
