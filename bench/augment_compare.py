@@ -19,7 +19,8 @@ uint8 clips, three ways:
 * ``kornia``: ``kornia.augmentation.auto.RandAugment`` on the batch's frames as images (its own op set, policy
   and draws, one per frame: ``VideoSequential(same_on_frame=True)`` rejects it; timed for speed only).
 
-timm's ``RandAugment`` is PIL-only (one image at a time), so it has no device path to time.
+* ``timm_pil_loop``: timm's ``rand-m7-n4-mstd0.5-inc1`` (what VideoMAE copies), on PIL frames one at a time on
+  the CPU (``random`` reseeded per clip so a clip's frames share their ops): no device path exists for it.
 
     python bench/augment_compare.py                 # CPU, small batch
     python bench/augment_compare.py --full          # R(2+1)D-18 training batch: 32 x 32 x 112^2 (GPU)
@@ -33,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -130,6 +132,29 @@ def compare_randaugment(device, reps: int, size) -> dict:
         return torch.stack(out)
 
     results = {"own": _time(own, device, reps), "torchvision_loop": _time(tv_loop, device, reps)}
+    try:  # timm's RandAugment: PIL images on the CPU, one frame at a time; `random` reseeded per clip so
+        # that every frame of a clip gets the same ops (as VideoMAE's clip-level copy of it does)
+        import random
+
+        from PIL import Image
+        from timm.data.auto_augment import rand_augment_transform
+
+        timm_ra = rand_augment_transform("rand-m7-n4-mstd0.5-inc1", {"img_mean": tuple(fill)})
+        pil = [[Image.fromarray(f.permute(1, 2, 0).cpu().numpy()) for f in clip] for clip in x]
+
+        def timm_loop():
+            out = []
+            for i, clip in enumerate(pil):
+                frames = []
+                for f in clip:
+                    random.seed(i)
+                    frames.append(torch.from_numpy(np.array(timm_ra(f))).permute(2, 0, 1))
+                out.append(torch.stack(frames))
+            return torch.stack(out).to(device)
+
+        results["timm_pil_loop"] = _time(timm_loop, device, reps)
+    except Exception as exc:
+        results["timm_pil_loop"] = f"not measured ({type(exc).__name__}: {exc})"
     try:
         import kornia.augmentation as K
         from kornia.augmentation.auto import RandAugment

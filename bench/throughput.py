@@ -10,7 +10,8 @@ On generated UCF101-like videos (320x240, ~7 s at 25 fps, H.264 at ~500 kbit/s) 
   with uint8 ``TestViews`` + device normalisation for test), plus the model step when ``--model``. On a CPU
   the "device" is the CPU itself, so the pipeline's augmentation competes with decoding for the same cores;
 * **ceiling** (``--model``): the same step with tensors already on the device;
-* **decode at training resolution**: decord resizing while it decodes, against decoding full frames.
+* **decode at training resolution**: decord resizing while it decodes, against decoding full frames, and the
+  whole pipeline with frames resized while decoding (``--profile fast_decode``) against the protocol's.
 
 It prints clips/s, the pipeline-to-raw-decode and pipeline-to-ceiling ratios, and peak GPU memory.
 
@@ -128,9 +129,11 @@ class RawTestDecode(torch.utils.data.Dataset):
                 "index": i}
 
 
-def _sampling(spec):
+def _sampling(spec, fast_decode: bool = False):
+    """The clip datasets' sampling; ``fast_decode``: frames resized to the test short side while decoding (the
+    ``fast_decode`` profile's ``decode_short_side``)."""
     return {"frames": spec["frames"], **({"stride": spec["stride"]} if "stride" in spec else {"fps": spec["fps"]}),
-            "short_video": "loop"}
+            "short_video": "loop", **({"decode_short_side": spec["resize"]} if fast_decode else {})}
 
 
 # --- timing ----------------------------------------------------------------------------------------------
@@ -200,6 +203,13 @@ def bench_train(arch, spec, samples, root, workers, device, model, passes, preci
     out["pipeline_clips_s"] = timed_loop(loader, consume, device, passes, sampler)
     del loader
     out["pipeline_to_raw_decode"] = out["pipeline_clips_s"] / out["raw_decode_clips_s"]
+    # the same pipeline with frames resized while decoding (--profile fast_decode)
+    fast = TrainClips(samples, root, _sampling(spec, fast_decode=True), split, clips_per_video, 0, "single", 4)
+    sampler = PassSampler(len(fast), 0)
+    loader = make_loader(fast, batch, sampler, collate_ok, workers, device, seed=0)
+    out["fast_decode_pipeline_clips_s"] = timed_loop(loader, consume, device, passes, sampler)
+    out["fast_decode_over_pipeline"] = out["fast_decode_pipeline_clips_s"] / out["pipeline_clips_s"]
+    del loader
     if step is not None:
         x = torch.randn(batch, 3, spec["frames"], spec["crop"], spec["crop"], device=device)
         out["ceiling_clips_s"] = _ceiling(lambda: step(precision.input(x)), batch, device)
@@ -234,6 +244,12 @@ def bench_test(arch, spec, samples, root, workers, device, model, precision):
         model.eval()
     out["pipeline_clips_s"] = timed_loop(loader, consume, device, 1, warm_batches=1)
     out["pipeline_to_raw_decode"] = out["pipeline_clips_s"] / out["raw_decode_clips_s"]
+    fast = TestClips(samples, root, _sampling(spec, fast_decode=True), spec["clips"],
+                     TestViews(spec["resize"], spec["crop"], spec["crops"]))
+    loader = torch.utils.data.DataLoader(fast, batch_size=per_batch, collate_fn=collate_views,
+                                         pin_memory=device.type == "cuda", **kw)
+    out["fast_decode_pipeline_clips_s"] = timed_loop(loader, consume, device, 1, warm_batches=1)
+    out["fast_decode_over_pipeline"] = out["fast_decode_pipeline_clips_s"] / out["pipeline_clips_s"]
     if model is not None:
         x = torch.randn(per_batch * views, 3, spec["frames"], spec["crop"], spec["crop"], device=device)
 
@@ -379,6 +395,8 @@ def _print(arch, spec, tr, te):
             parts += [f"ceiling {d['ceiling_clips_s']:.1f}", f"pipeline/ceiling {d['pipeline_to_ceiling']:.2f}"]
         if "peak_gpu_memory_gib" in d:
             parts.append(f"peak GPU memory {d['peak_gpu_memory_gib']} GiB")
+        parts.append(f"fast_decode pipeline {d['fast_decode_pipeline_clips_s']:.1f} "
+                     f"(x{d['fast_decode_over_pipeline']:.2f})")
         return ", ".join(parts)
     size = f"{spec['frames']}x{spec['crop']}^2 batch {spec['batch']}"
     print(f"{arch} {size}\n  train: {fmt(tr)}\n  test ({spec['clips']} clips x {spec['crops']} crops): {fmt(te)}")
@@ -389,8 +407,9 @@ def markdown(r: dict) -> str:
              f"Command: `{r['command']}`; {r['videos']} generated videos (320x240, 7 s, H.264 mean "
              f"{r['video_kbit_s']} kbit/s), {r['workers']} workers, {r['sizes']} sizes, {r['clock']} clock.\n",
              "| model | input | path | raw decode clips/s | loader clips/s | loader / raw decode | pipeline clips/s "
-             "| pipeline / raw decode | ceiling clips/s | pipeline / ceiling | peak GPU GiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| pipeline / raw decode | ceiling clips/s | pipeline / ceiling | peak GPU GiB "
+             "| fast_decode pipeline clips/s (x pipeline) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for arch, res in r["results"].items():
         s = res["spec"]
         for path in ("train", "test"):
@@ -399,7 +418,8 @@ def markdown(r: dict) -> str:
                          f"{path} | {d['raw_decode_clips_s']:.1f} | {d.get('loader_clips_s', float('nan')):.1f} | "
                          f"{d.get('loader_to_raw_decode', float('nan')):.2f} | {d['pipeline_clips_s']:.1f} | "
                          f"{d['pipeline_to_raw_decode']:.2f} | {d.get('ceiling_clips_s', float('nan')):.1f} | "
-                         f"{d.get('pipeline_to_ceiling', float('nan')):.2f} | {d.get('peak_gpu_memory_gib', '-')} |")
+                         f"{d.get('pipeline_to_ceiling', float('nan')):.2f} | {d.get('peak_gpu_memory_gib', '-')} | "
+                         f"{d['fast_decode_pipeline_clips_s']:.1f} (x{d['fast_decode_over_pipeline']:.2f}) |")
     d = r["decode_at_training_resolution"]
     lines.append(f"\nDecode at training resolution (decord, every 2nd frame): full {d['full_frames_per_s']:.0f} frames/s, "
                  f"resized while decoding to {d['resized_to']} {d['resized_frames_per_s']:.0f} frames/s "

@@ -82,3 +82,36 @@ def test_smoke_cap_is_evenly_spaced_and_keeps_every_class():
     assert len(picked) == cap["train"] and {s.label for s in picked} == set(range(6))
     assert evenly_spaced(samples, None) == samples and evenly_spaced(samples[:5], 32) == samples[:5]
     assert "max_videos" not in get_task("synth_motion").config  # the full protocol uses every video
+
+
+def test_fast_decode_profile_decodes_at_the_test_short_side(tmp_path):
+    """``--profile fast_decode``: its own hash, not comparable, and train/test clips decoded at the test short
+    side give the same shapes as (and pixels close to) the protocol's full-frame decode + torchvision resize."""
+    import torch
+
+    from severe_bench.data.clips import TestClips, TrainClips
+    from severe_bench.engine.transforms import clip_sampling
+    from severe_bench.registry import get_task
+    from severe_bench.synth.encode import write_video
+    from severe_bench.video.transforms import TestViews, split_train_transform
+
+    full, fast = get_task("ucf101"), get_task("ucf101", profile="fast_decode")
+    assert fast.protocol_hash != full.protocol_hash and not fast.comparable and full.comparable
+    assert clip_sampling(fast.protocol, "input")["decode_short_side"] == fast.protocol["test"]["resize"] == 128
+    assert "decode_short_side" not in clip_sampling(full.protocol, "test")
+    assert clip_sampling(get_task("ucf101", profile="fast_decode", track="vit").protocol, "test")["decode_short_side"] == 224
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, size=(1, 6, 8, 3)).repeat(8, axis=1).repeat(8, axis=2)
+    frames = np.clip(base + rng.integers(-10, 10, size=(40, 48, 64, 3)), 0, 255).astype(np.uint8)
+    write_video(tmp_path / "v.mp4", frames, 25, codec="libx264")
+    samples = [Sample(video="v.mp4", label=0, id="v")]
+    test = {"frames": 8, "fps": 25, "short_video": "loop"}
+    views = [TestClips(samples, tmp_path, {**test, **extra}, 2, TestViews(24, 20, 3))[0]["clip"]
+             for extra in ({}, {"decode_short_side": 24})]
+    assert views[0].shape == views[1].shape == (6, 8, 3, 20, 20)
+    assert (views[0].int() - views[1].int()).abs().float().mean() < 8
+    train = [TrainClips(samples, tmp_path, {**test, **extra}, split_train_transform(crop=16, color_jitter=None), 1, 0)[0]
+             for extra in ({}, {"decode_short_side": 24})]
+    assert train[0]["clip"].shape == train[1]["clip"].shape == (8, 3, 16, 16)
+    assert not torch.equal(train[0]["clip"], train[1]["clip"])  # a different source resolution

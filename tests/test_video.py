@@ -183,3 +183,38 @@ def test_truncated_avi_gives_real_frames_only(tmp_path, videos, fraction):
         np.testing.assert_array_equal(ids[: real - 1], np.arange(real - 1))
         assert np.all(np.diff(ids) >= 0) and ids.max() <= real - 1
         assert len(got) >= real
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["clip.mp4", "clip_vp9.webm"])
+def test_decoding_at_a_short_side_resizes_while_decoding(videos, name, backend):
+    """``short_side``: the decoder's scaler gives frames at torchvision's resized size, in order, close to
+    full frames resized by torchvision (the fast_decode profile's only difference)."""
+    from severe_bench.video.reader import resize_frames, resized_size
+
+    paths, _ = videos
+    assert resized_size(H, W, 24) == (24, 32) and resized_size(W, H, 24) == (32, 24) and resized_size(H, W, None) == (H, W)
+    with open_video(paths[name], backend=backend) as full_video:
+        full = full_video.get_frames(np.arange(T))
+    with open_video(paths[name], backend=backend, short_side=24) as video:
+        assert (video.height, video.width) == (24, 32)
+        small = video.get_frames(np.arange(T))
+    assert small.shape == (T, 24, 32, 3)
+    band = small[:, 1:7, 2:-2].astype(float).mean(axis=(1, 2, 3))  # the top band, at half size
+    full_band = full[:, 2:14, 4:-4].astype(float).mean(axis=(1, 2, 3))
+    assert (np.abs(band[:, None] - full_band[None, :]).argmin(axis=1) == np.arange(T)).all()  # frames in order
+    ref = resize_frames(full, 24, 32).astype(int)
+    assert np.abs(small.astype(int) - ref).mean() < 6
+
+
+def test_frame_folder_at_a_short_side(tmp_path):
+    from PIL import Image
+
+    frames = make_frames()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(tmp_path / f"{i + 1:06d}.png")
+    from severe_bench.video.reader import resize_frames
+
+    with open_video(tmp_path, frame_fps=24, short_side=24) as video:
+        got = video.get_frames([0, 5, 29])
+    assert got.shape == (3, 24, 32, 3) and (frame_ids(resize_frames(got, H, W)) == [0, 5, 29]).all()

@@ -17,7 +17,8 @@ from .options import data_root_option, shell_command
 @click.option("--task", "-t", "task_ids", multiple=True, help="Task id (repeatable); overrides --suite.")
 @data_root_option()
 @click.option("--profile", default="full", show_default=True,
-              help="'full' (the protocol) or 'smoke' (CPU-sized check; results marked not comparable).")
+              help="'full' (the protocol), 'smoke' (CPU-sized check) or 'fast_decode' (frames resized while "
+                   "decoding); the last two are marked not comparable.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder for results.")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Seed (repeatable). Default: 0.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")

@@ -45,12 +45,13 @@ def _sampling_args(spec: dict) -> dict:
 
 
 def decode_test_clips(path: Path, frames: int, num_clips: int, sampling: dict, static: bool = False,
-                      frame_fps: float | None = None, report: dict | None = None) -> np.ndarray:
+                      frame_fps: float | None = None, report: dict | None = None,
+                      short_side: int | None = None) -> np.ndarray:
     """The ``num_clips`` evenly spaced test clips of the video at ``path`` as (clips, T, H, W, 3) frames, each
     frame decoded once; ``sampling`` holds ``test_clip_indices``' spacing keywords. ``static`` makes each clip
     its middle frame repeated ``frames`` times. ``frame_fps``: the rate of a frame-folder video.
     ``report["truncated"]`` is set when the video decodes fewer frames than its container declares."""
-    with open_video(path, frame_fps=frame_fps) as video:  # one open: PyAV counts a webm's frames by decoding it
+    with open_video(path, frame_fps=frame_fps, short_side=short_side) as video:  # one open: PyAV counts by decoding
         idx = test_clip_indices(video.num_frames, video.fps, frames, num_clips=num_clips, **sampling)
         if static:
             idx = np.repeat(idx[:, [idx.shape[1] // 2]], frames, axis=1)
@@ -69,6 +70,7 @@ class TrainClips(Dataset):
         self.clip_targets = clip_targets  # multi-label: the actions overlapping the clip (PROTOCOL.md §5)
         self.frames = int(sampling["frames"])
         self.sampling = _sampling_args(sampling)
+        self.decode_short_side = sampling.get("decode_short_side")  # fast_decode profile: resize while decoding
         self.clips_per_video, self.seed = int(clips_per_video), int(seed)
         self.label_mode, self.num_classes = label_mode, num_classes
         self.epoch = 0
@@ -86,7 +88,8 @@ class TrainClips(Dataset):
         s = self.samples[i % len(self.samples)]
         rng = np.random.default_rng([self.seed, epoch, i])
         try:
-            with open_video(self.root / s.video, frame_fps=s.meta.get("frame_fps")) as video:
+            with open_video(self.root / s.video, frame_fps=s.meta.get("frame_fps"),
+                            short_side=self.decode_short_side) as video:
                 idx = train_clip_indices(video.num_frames, video.fps, self.frames, rng=rng, **self.sampling)
                 frames = video.get_frames(idx)
                 fps = video.fps
@@ -108,11 +111,12 @@ class TrainClips(Dataset):
 
 
 def decode_test_frames(path: Path, frames: int, num_clips: int, sampling: dict,
-                       frame_fps: float | None = None, report: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       frame_fps: float | None = None, report: dict | None = None,
+                       short_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The distinct frames (U, H, W, 3) of the ``num_clips`` evenly spaced test clips of a video, each decoded
     once, and ``inverse`` (clips, T): the row of each clip frame. ``report["truncated"]`` is set when the video
     decodes fewer frames than its container declares."""
-    with open_video(path, frame_fps=frame_fps) as video:
+    with open_video(path, frame_fps=frame_fps, short_side=short_side) as video:
         idx = test_clip_indices(video.num_frames, video.fps, frames, num_clips=num_clips, **sampling)
         idx = np.clip(idx, 0, video.num_frames - 1)
         unique, inverse = np.unique(idx, return_inverse=True)
@@ -130,6 +134,7 @@ class TestClips(Dataset):
                  label_mode: str = "single", num_classes: int | None = None):
         self.samples, self.root, self.transform = list(samples), Path(root), transform
         self.frames, self.sampling, self.num_clips = int(sampling["frames"]), _sampling_args(sampling), int(num_clips)
+        self.decode_short_side = sampling.get("decode_short_side")
         self.label_mode, self.num_classes = label_mode, num_classes
 
     def __len__(self):
@@ -142,10 +147,11 @@ class TestClips(Dataset):
             if isinstance(self.transform, TestViews):
                 views = self.transform(*decode_test_frames(self.root / s.video, self.frames, self.num_clips,
                                                            self.sampling, frame_fps=s.meta.get("frame_fps"),
-                                                           report=report))
+                                                           report=report, short_side=self.decode_short_side))
             else:
                 clips = decode_test_clips(self.root / s.video, self.frames, self.num_clips, self.sampling,
-                                          frame_fps=s.meta.get("frame_fps"), report=report)
+                                          frame_fps=s.meta.get("frame_fps"), report=report,
+                                          short_side=self.decode_short_side)
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": str(exc)}
         if not isinstance(self.transform, TestViews):

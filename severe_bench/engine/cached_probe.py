@@ -41,7 +41,7 @@ from .predictions import classification_predictions
 from .schedule import lr_at
 from .state import loader_kwargs
 from .trainer import PassSampler, Precision, Progress, fit, optimise
-from .transforms import build_device_augment, build_test_views, build_train_transform
+from .transforms import build_device_augment, build_test_views, build_train_transform, clip_sampling
 
 FEATURES_FILE, FEATURES_META = "features.safetensors", "features.json"
 
@@ -120,7 +120,7 @@ def extract_features(ctx: RunContext, precision: Precision, views: int) -> dict:
     to_input = build_device_augment(ctx.normalisation, precision.device)
     n = len(ctx.train_samples)
     batch = max(int(proto["batch_size"]), 1)
-    train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"], "short_video": proto.get("short_video")},
+    train_ds = TrainClips(ctx.train_samples, ctx.root, clip_sampling(proto, "input"),
                           build_train_transform(proto, ctx.normalisation), 1, ctx.seed, "single", ctx.num_classes)
     keys = [(v, i) for v in range(views) for i in range(n)]
     loader = DataLoader(train_ds, batch_size=batch, sampler=_ListSampler(keys), collate_fn=_collate_keyed,
@@ -135,7 +135,7 @@ def extract_features(ctx: RunContext, precision: Precision, views: int) -> dict:
     labels = torch.tensor([int(s.label) for s in ctx.train_samples])
 
     test = proto["test"]
-    test_ds = TestClips(ctx.test_samples, ctx.root, {**test, "short_video": proto.get("short_video")},
+    test_ds = TestClips(ctx.test_samples, ctx.root, clip_sampling(proto, "test"),
                         int(test["clips"]), build_test_views(proto), "single", ctx.num_classes)
     nviews = int(test["clips"]) * int(test.get("spatial_crops", 1))
     tl = DataLoader(test_ds, batch_size=max(1, math.ceil(batch / nviews)), collate_fn=collate_views,

@@ -30,7 +30,7 @@ from .schedule import lr_at
 from . import distributed
 from .state import loader_kwargs
 from .trainer import Precision, Progress, fit, optimise, sample_seed
-from .transforms import build_device_augment, build_test_views, build_train_transform
+from .transforms import build_device_augment, build_test_views, build_train_transform, clip_sampling
 
 
 def _mix(clips: torch.Tensor, targets: torch.Tensor, aug: dict, num_classes: int, gen: torch.Generator):
@@ -105,7 +105,8 @@ def run(ctx: RunContext) -> Outcome:
     lr0 = base_lr(optim_spec, batch)
 
     # workers decode, crop and flip on uint8; jitter, normalisation and erasing run batched on the device
-    train_ds = TrainClips(ctx.train_samples, ctx.root, {**proto["input"], "short_video": proto.get("short_video")}, build_train_transform(proto, ctx.normalisation),
+    train_ds = TrainClips(ctx.train_samples, ctx.root, clip_sampling(proto, "input"),
+                          build_train_transform(proto, ctx.normalisation),
                           int(sched.get("clips_per_video", 1)), ctx.seed, label_mode, ctx.num_classes,
                           clip_targets=proto.get("train_targets") == "clip")
     device_augment = build_device_augment(ctx.normalisation, precision.device, proto)
@@ -201,7 +202,7 @@ def _test(model, ctx: RunContext, proto: dict, label_mode: str, precision: Preci
     scores are gathered (rank order restored by video index). ``truncated`` collects the test videos that
     decode fewer frames than their container declares (scored, and counted in the result)."""
     test = proto["test"]
-    ds = TestClips(ctx.test_samples, ctx.root, {**test, "short_video": proto.get("short_video")}, int(test["clips"]),
+    ds = TestClips(ctx.test_samples, ctx.root, clip_sampling(proto, "test"), int(test["clips"]),
                    build_test_views(proto), label_mode, ctx.num_classes)
     to_input = build_device_augment(ctx.normalisation, precision.device)
     views = int(test["clips"]) * int(test.get("spatial_crops", 1))

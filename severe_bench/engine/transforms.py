@@ -106,6 +106,17 @@ def build_device_augment(norm: dict, device=None, proto: dict | None = None) -> 
                          erase_mode=aug.get("random_erasing_mode", "const"))
 
 
+def clip_sampling(proto: dict, part: str) -> dict:
+    """The sampling values ``TrainClips`` (``part="input"``) or ``TestClips`` (``part="test"``) take: the
+    part's own, the protocol's ``short_video`` rule, and the decode size: with ``decode_at_test_resize``
+    (the ``fast_decode`` profile) frames are resized while decoding to the test short side (``test.resize``),
+    for training and test clips alike."""
+    values = {**proto[part], "short_video": proto.get("short_video")}
+    if proto.get("decode_at_test_resize"):
+        values["decode_short_side"] = int(proto["test"]["resize"])
+    return values
+
+
 def build_test_transform(proto: dict, norm: dict):
     test = proto["test"]
     return test_transform(resize_short=int(test["resize"]), crop=int(test["crop"]),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .reader import VideoDecodeError, VideoHandle
+from .reader import VideoDecodeError, VideoHandle, resize_frames, resized_size
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 
@@ -29,8 +29,8 @@ def video_present(path) -> bool:
 class FrameFolderVideo(VideoHandle):
     backend = "frames"
 
-    def __init__(self, path, fps: float | None):
-        self.path = str(path)
+    def __init__(self, path, fps: float | None, short_side: int | None = None):
+        self.path, self.short_side = str(path), short_side
         if not fps or fps <= 0:
             raise VideoDecodeError(self.path, "a frame folder needs its frame rate (the sample's meta frame_fps)")
         try:
@@ -41,7 +41,8 @@ class FrameFolderVideo(VideoHandle):
             raise VideoDecodeError(self.path, "no image frames in the folder")
         self.num_frames, self.fps = len(self._files), float(fps)
         first = self._load(0)
-        self.height, self.width = first.shape[:2]
+        self._native = first.shape[:2]
+        self.height, self.width = resized_size(*self._native, short_side)
 
     def _load(self, i: int) -> np.ndarray:
         from PIL import Image
@@ -50,11 +51,11 @@ class FrameFolderVideo(VideoHandle):
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
     def _read(self, unique):
-        out = np.empty((len(unique), self.height, self.width, 3), dtype=np.uint8)
+        out = np.empty((len(unique), *self._native, 3), dtype=np.uint8)
         for k, i in enumerate(unique):
             image = self._load(int(i))
             if image.shape != out.shape[1:]:
                 raise VideoDecodeError(self.path, f"frame {self._files[int(i)].name} is {image.shape}, "
                                                   f"expected {out.shape[1:]}")
             out[k] = image
-        return out
+        return resize_frames(out, self.height, self.width)

@@ -9,6 +9,9 @@
   the stream does not state one the frames are counted by decoding.
 
 With ``backend="auto"`` a file that decord cannot open or decode is retried with PyAV before giving up.
+``short_side``: decode at that short side (the decoder's scaler resizes each frame as it is decoded: less
+colour conversion and copying than full frames; the pixels differ slightly from a torchvision resize, so the
+protocols use it only under the ``fast_decode`` profile). Sizes follow torchvision's ``resize``.
 Every failure to open or decode a file raises ``VideoDecodeError`` (not a ``SevereError``: one bad video in a
 dataset is counted and skipped by the dataset code, it does not abort a run).
 """
@@ -54,6 +57,27 @@ def resolve_backend(backend: str = "auto") -> str:
         raise ConfigError("video backend 'decord' requested but decord cannot be imported "
                           "(decord ships Linux x86-64 wheels only); use backend 'pyav'")
     return backend
+
+
+def resized_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
+    """(height, width) with the short side at ``short_side`` (torchvision ``resize``: the long side is
+    ``int(short_side * long / short)``); unchanged when ``short_side`` is None or already the short side."""
+    if not short_side or min(height, width) == short_side:
+        return height, width
+    if height <= width:
+        return int(short_side), int(short_side * width / height)
+    return int(short_side * height / width), int(short_side)
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, height, width, 3) with torchvision's antialiased bilinear resize."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+
+    x = TF.resize(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2), [height, width], antialias=True)
+    return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
 
 
 def _as_indices(indices, num_frames: int) -> np.ndarray:
@@ -126,10 +150,10 @@ class VideoHandle:
 class DecordVideo(VideoHandle):
     backend = "decord"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, short_side: int | None = None):
         import decord
 
-        self.path = str(path)
+        self.path, self.short_side = str(path), short_side
         try:
             # one thread per reader: data-loader workers already parallelise over videos
             self._vr = decord.VideoReader(self.path, num_threads=1)
@@ -138,6 +162,10 @@ class DecordVideo(VideoHandle):
             if self.num_frames <= 0:
                 raise VideoDecodeError(self.path, "no frames")
             h, w = self._vr[0].shape[:2]
+            size = resized_size(int(h), int(w), short_side)
+            if size != (h, w):  # reopen with decord's scaler (it needs both sides)
+                self._vr = decord.VideoReader(self.path, num_threads=1, width=size[1], height=size[0])
+                h, w = size
         except VideoDecodeError:
             raise
         except Exception as exc:
@@ -157,10 +185,10 @@ class DecordVideo(VideoHandle):
 class PyAVVideo(VideoHandle):
     backend = "pyav"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, short_side: int | None = None):
         import av
 
-        self.path = str(path)
+        self.path, self.short_side = str(path), short_side
         try:
             with av.open(self.path) as container:
                 if not container.streams.video:
@@ -168,7 +196,8 @@ class PyAVVideo(VideoHandle):
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or stream.base_rate
                 self.fps = float(rate) if rate else 0.0
-                self.height, self.width = int(stream.codec_context.height), int(stream.codec_context.width)
+                self.height, self.width = resized_size(int(stream.codec_context.height),
+                                                       int(stream.codec_context.width), short_side)
                 declared = int(stream.frames or 0)
                 self._declared = declared
             # the declared count is missing in webm/mkv; count by decoding then (also validates the file)
@@ -193,6 +222,11 @@ class PyAVVideo(VideoHandle):
             for frame in container.decode(stream):
                 yield frame
 
+    def _rgb(self, frame) -> np.ndarray:
+        if (frame.height, frame.width) == (self.height, self.width):
+            return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format="rgb24", width=self.width, height=self.height)  # swscale resizes
+
     def _count_frames(self) -> int:
         n = 0
         for _ in self._decode():
@@ -209,7 +243,7 @@ class PyAVVideo(VideoHandle):
             for i, frame in enumerate(frames):
                 decoded, last_frame = i + 1, frame
                 if i in wanted:
-                    image = frame.to_ndarray(format="rgb24")
+                    image = self._rgb(frame)
                     if image.shape != out.shape[1:]:  # resolution change mid-stream
                         raise VideoDecodeError(self.path, f"frame {i} is {image.shape}, expected {out.shape[1:]}")
                     out[wanted[i]] = image
@@ -223,7 +257,7 @@ class PyAVVideo(VideoHandle):
         if got < len(unique):
             # the container over-stated its frame count (e.g. a truncated AVI keeps its header): the missing
             # tail repeats the last decodable frame, and later samplers get the real count
-            out[got:] = last_frame.to_ndarray(format="rgb24")
+            out[got:] = self._rgb(last_frame)
             self.num_frames = decoded
         return out
 
@@ -247,7 +281,7 @@ class _FallbackVideo(VideoHandle):
             if isinstance(self._inner, PyAVVideo):
                 raise
             try:
-                self._inner = PyAVVideo(self.path)
+                self._inner = PyAVVideo(self.path, getattr(self._inner, "short_side", None))
             except VideoDecodeError as second:
                 raise VideoDecodeError(self.path, f"decord: {first.reason}; pyav: {second.reason}") from second
             return self._inner.get_frames(indices)
@@ -308,29 +342,31 @@ def full_decode_check(path) -> str | None:
     return short_of_header(decoded, declared)
 
 
-def open_video(path, backend: str = "auto", frame_fps: float | None = None) -> VideoHandle:
+def open_video(path, backend: str = "auto", frame_fps: float | None = None,
+               short_side: int | None = None) -> VideoHandle:
     """Open ``path`` for frame access; raises ``VideoDecodeError`` if it is missing or undecodable.
 
-    A folder is read as a frame-folder video (``video/frames.py``) at ``frame_fps``."""
+    A folder is read as a frame-folder video (``video/frames.py``) at ``frame_fps``. ``short_side``: frames
+    come at that short side (resized while decoding; a frame folder resizes its images with torchvision)."""
     path = str(path)
     if Path(path).is_dir():
         from .frames import FrameFolderVideo
 
-        return FrameFolderVideo(path, frame_fps)
+        return FrameFolderVideo(path, frame_fps, short_side)
     requested = backend if backend != "auto" else (os.environ.get(ENV_BACKEND, "").strip().lower() or "auto")
     chosen = resolve_backend(requested)
     auto = requested == "auto"  # only an unpinned choice may switch backend per file
     if not Path(path).is_file():
         raise VideoDecodeError(path, "no such file")
     if chosen == "pyav":
-        return PyAVVideo(path)
+        return PyAVVideo(path, short_side)
     try:
-        handle = DecordVideo(path)
+        handle = DecordVideo(path, short_side)
     except VideoDecodeError as first:
         if not auto:
             raise
         try:
-            return PyAVVideo(path)
+            return PyAVVideo(path, short_side)
         except VideoDecodeError as second:
             raise VideoDecodeError(path, f"decord: {first.reason}; pyav: {second.reason}") from second
     return _FallbackVideo(handle) if auto else handle
