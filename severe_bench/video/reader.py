@@ -147,6 +147,9 @@ class VideoHandle:
                 f"{self.width}x{self.height})")
 
 
+_NATIVE_SIZE: dict[str, tuple[int, int]] = {}  # path -> (height, width): decode-at-size opens each file once
+
+
 class DecordVideo(VideoHandle):
     backend = "decord"
 
@@ -156,16 +159,24 @@ class DecordVideo(VideoHandle):
         self.path, self.short_side = str(path), short_side
         try:
             # one thread per reader: data-loader workers already parallelise over videos
-            self._vr = decord.VideoReader(self.path, num_threads=1)
+            native = _NATIVE_SIZE.get(self.path) if short_side else None
+            if native is not None:  # size known from an earlier open: open with decord's scaler at once
+                h, w = resized_size(*native, short_side)
+                self._vr = decord.VideoReader(self.path, num_threads=1, width=w, height=h)
+            else:
+                self._vr = decord.VideoReader(self.path, num_threads=1)
             self.num_frames = len(self._vr)
             self.fps = float(self._vr.get_avg_fps() or 0.0)
             if self.num_frames <= 0:
                 raise VideoDecodeError(self.path, "no frames")
-            h, w = self._vr[0].shape[:2]
-            size = resized_size(int(h), int(w), short_side)
-            if size != (h, w):  # reopen with decord's scaler (it needs both sides)
-                self._vr = decord.VideoReader(self.path, num_threads=1, width=size[1], height=size[0])
-                h, w = size
+            if native is None:
+                h, w = (int(v) for v in self._vr[0].shape[:2])
+                if short_side:
+                    _NATIVE_SIZE[self.path] = (h, w)
+                    size = resized_size(h, w, short_side)
+                    if size != (h, w):  # reopen with decord's scaler (it needs both sides)
+                        self._vr = decord.VideoReader(self.path, num_threads=1, width=size[1], height=size[0])
+                        h, w = size
         except VideoDecodeError:
             raise
         except Exception as exc:
