@@ -327,3 +327,27 @@ def test_severe_eval_runs_a_save_pretrained_folder(classifier, tmp_path_factory)
     assert res["protocol"]["track"] == "vit" and res["model"]["architecture"] == "vit_s_16"
     assert ckpt["layout"] == "transformers_videomae" and ckpt["path"] == str(folder / "model.safetensors")
     assert ckpt["name"] == "safetensors" and len(ckpt["sha256"]) == 64 and res["metric"]["value"] is not None
+
+
+def test_hub_id_without_a_network_answers_at_once(monkeypatch):
+    """No network and no offline flag: one TCP connect decides, the cache alone is used and the message
+    names the endpoint (instead of huggingface_hub retrying for ~25 s)."""
+    import socket
+
+    from severe_bench.checkpoints import hub
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for var in ("HF_HUB_OFFLINE", "SEVERE_OFFLINE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+                "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert "cannot connect to 127.0.0.1" in hub.hub_unreachable()
+    calls = []
+    real = hub._download
+    monkeypatch.setattr(hub, "_download", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint("MCG-NJU/videomae-base", count_flops=False)
+    assert "cannot connect to 127.0.0.1" in str(err.value) and "--checkpoint DIR" in str(err.value)
+    assert calls and all(calls), "only the cache was asked (local_files_only)"

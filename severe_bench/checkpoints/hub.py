@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 from ..errors import CheckpointError
 from ..resources import cache_dir
@@ -39,6 +41,22 @@ def _offline() -> bool:
                for v in ("SEVERE_OFFLINE", "HF_HUB_OFFLINE"))
 
 
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hub cannot be reached (one TCP connect to $HF_ENDPOINT, default huggingface.co), or None. Checked
+    before downloading so that a machine without a network gets its answer at once, not after
+    huggingface_hub's retries (~25 s). Behind a proxy (HTTPS_PROXY / HTTP_PROXY) the check is left to the
+    download itself."""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return None
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot connect to {host}:{port}: {exc.strerror or type(exc).__name__}"
+    return None
+
+
 def offline_message(repo: str, why: str) -> str:
     return (f"Hugging Face model {repo!r} is not in the cache ({hub_cache()}) and the Hub cannot be reached ({why}). "
             f"Download the model folder where there is a network, e.g. `hf download {repo} config.json "
@@ -61,6 +79,10 @@ def model_weights(repo: str, revision: str | None = None, download: bool = True,
         raise CheckpointError("Hugging Face model ids need the `huggingface_hub` package; or pass a local folder") from None
     local_only = _offline() or not download
     why = "downloads are off: SEVERE_OFFLINE / HF_HUB_OFFLINE" if local_only else "no connection"
+    if not local_only:
+        unreachable = hub_unreachable()
+        if unreachable:  # use the cache alone; a model not in it gets the offline message straight away
+            local_only, why = True, unreachable
     try:
         _download(repo, "config.json", revision, local_only, force_download)
         weights, missing = None, None
