@@ -349,3 +349,90 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path):
         fit(ctx=ctx, model=model, optimizer=opt, dataset=Items(), batch_size=2, passes=2, train_batch=step,
             collate=collate, precision=Precision("cpu"))
     assert calls == [(0, 0), (0, 1)] and not (tmp_path / "state.pt").exists()
+
+
+_DDP_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from datetime import timedelta
+    from pathlib import Path
+    from types import SimpleNamespace
+    import torch
+    from torch import nn
+    from severe_bench.engine import distributed
+    from severe_bench.engine.trainer import PassSampler, Precision, fit, optimise
+
+    N, BATCH = 8, 2
+    # a short collective timeout: a rank left waiting fails the run within seconds instead of hanging
+    torch.distributed.init_process_group("gloo", timeout=timedelta(seconds=20))
+    device = distributed.setup(torch.device("cpu"))
+    rank, world = distributed.rank(), distributed.world_size()
+    # the videos of rank 1's first batch of pass 1 cannot be decoded: that rank has nothing to train on there
+    BAD = {int(i) for i in PassSampler(N, 0, rank=1, world=world).order()[:BATCH]}
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return N
+        def __getitem__(self, key):
+            p, i = key
+            if i in BAD:
+                return {"ok": False, "video": f"v{i}.mp4", "reason": "corrupt"}
+            x = torch.randn(6, generator=torch.Generator().manual_seed(100 * p + i))
+            return {"ok": True, "x": x, "y": int(x.sum() > 0)}
+
+    def collate(items):
+        ok = [it for it in items if it["ok"]]
+        out = {"failed": [(it["video"], it["reason"]) for it in items if not it["ok"]], "size": len(ok)}
+        if ok:
+            out.update(x=torch.stack([it["x"] for it in ok]), y=torch.tensor([it["y"] for it in ok]))
+        return out
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    forward = distributed.wrap(model, device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(b, p, s):
+        loss = nn.functional.cross_entropy(forward(b["x"]), b["y"])
+        optimise(opt, loss)
+        return loss, 1
+
+    logs = []
+    out = Path(sys.argv[1])
+    ctx = SimpleNamespace(work_dir=out, seed=0, workers=0, device=device, log=logs.append,
+                          task=SimpleNamespace(id="t"))
+    res = fit(ctx=ctx, model=model, optimizer=opt, dataset=Items(), batch_size=BATCH, passes=2, train_batch=step,
+              collate=collate, precision=Precision("cpu"))
+    (out / f"rank{rank}.json").write_text(json.dumps({
+        "bad": sorted(f"v{i}.mp4" for i in BAD), "unreadable": sorted(res.unreadable), "logs": logs,
+        "params": [p.detach().flatten().tolist() for p in model.parameters()]}))
+    distributed.shutdown()
+""")
+
+
+def test_ddp_ranks_skip_a_step_together_when_one_ranks_whole_batch_is_unreadable(tmp_path):
+    """Without the agreement, rank 0 waits in DDP's gradient all-reduce for a rank that skipped the step."""
+    import json
+
+    script = tmp_path / "ddp_job.py"
+    script.write_text(_DDP_SCRIPT)
+    out = tmp_path / "work"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    log = tmp_path / "ddp.log"
+    with log.open("w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                                 "2", str(script), str(out)], env=env, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # torchrun stops its workers (they run in sessions of their own)
+            proc.wait(timeout=30)
+            pytest.fail("the 2-rank run hung:\n" + log.read_text()[-3000:])
+    output = log.read_text()
+    assert proc.returncode == 0, output[-3000:]
+    r0, r1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["params"] == r1["params"], "the ranks took the same steps"
+    assert r0["unreadable"] == r1["unreadable"] == r0["bad"]  # still counted, on every rank
+    assert "pass 1/2: 1 of 2 steps skipped on every rank" in " ".join(r0["logs"])
+    assert not any("skipped" in line for line in r1["logs"]), "rank 0 reports"

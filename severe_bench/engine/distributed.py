@@ -61,6 +61,31 @@ def sum_tensor(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+_CPU_GROUP: tuple | None = None  # (default group it was made for, gloo group)
+
+
+def _cpu_group():
+    """A gloo group over all ranks for host-side values (created once, by every rank at the same call): on an
+    NCCL default group a CPU integer would go through the GPU, with a host sync each time."""
+    global _CPU_GROUP
+    if dist.get_backend() == "gloo":
+        return None  # the default group already works on CPU tensors
+    world = dist.group.WORLD
+    if _CPU_GROUP is None or _CPU_GROUP[0] is not world:
+        _CPU_GROUP = (world, dist.new_group(backend="gloo"))
+    return _CPU_GROUP[1]
+
+
+def min_int(value: int) -> int:
+    """The smallest of every rank's ``value``, agreed on the host (no CUDA sync). One process: ``value``, and
+    no collective is called."""
+    if world_size() == 1:
+        return int(value)
+    t = torch.tensor([int(value)], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN, group=_cpu_group())
+    return int(t.item())
+
+
 def any_true(flag: torch.Tensor) -> bool:
     return bool(sum_tensor(flag.to(torch.float32).reshape(())) > 0)
 
@@ -83,5 +108,7 @@ def merge_dicts(d: dict) -> dict:
 
 
 def shutdown() -> None:
+    global _CPU_GROUP
     if active():
         dist.destroy_process_group()
+    _CPU_GROUP = None

@@ -15,7 +15,8 @@ for every protocol lives here:
 * **Progress** (``Progress``): a tqdm bar on a terminal, else a log line every ``every_s`` seconds with
   clips/s, the pass and the ETA.
 * **Resume**: the state is saved after every pass (rank 0 only) and a rerun continues from it.
-* **Ranks**: under ``torchrun`` each rank trains on its share of every pass (DDP); see ``distributed.py``.
+* **Ranks**: under ``torchrun`` each rank trains on its share of every pass (DDP); see ``distributed.py``. A
+  step is taken by all ranks or none (a rank whose batch failed to decode would leave the others waiting).
 """
 
 from __future__ import annotations
@@ -214,13 +215,20 @@ class TrainResult:
 def fit(*, ctx, model: nn.Module, optimizer: torch.optim.Optimizer, dataset, batch_size: int, passes: int,
         train_batch: Callable[[dict, int, int], tuple], collate, precision: Precision,
         on_pass_start: Callable[[int], None] | None = None, loader: DataLoader | None = None,
-        sampler: PassSampler | None = None) -> TrainResult:
+        sampler: PassSampler | None = None, collective_steps: bool = True) -> TrainResult:
     """Train ``model`` for ``passes`` passes over ``dataset`` (resuming from ``ctx.work_dir``'s state).
 
     ``train_batch(batch, pass, step)`` runs the protocol's optimiser step(s) on one collated batch (items
     that could not be decoded are already counted) and returns (sum of its losses as a device tensor,
     number of steps). ``dataset[(pass, index)]`` gives one item; ``collate`` returns a dict with ``failed``
     (list of (video, reason)) and ``size`` (decodable items; 0 skips the batch).
+
+    Under DDP (``collective_steps``: ``train_batch`` runs the gradient all-reduce) a step is taken by every
+    rank or by none: when any rank's batch has no decodable item, all ranks skip that step (its failed videos
+    are still counted as unreadable; the other ranks' clips of that step are not trained on) and rank 0 logs
+    how many steps a pass skipped. Otherwise the ranks with data would wait for the empty one forever. The
+    ranks agree on a CPU (gloo) group, so there is no CUDA host sync per step; with one process nothing is
+    exchanged. ``collective_steps=False``: every rank trains the same batches alone (no agreement needed).
     """
     from .state import STATE_FILE
 
@@ -240,12 +248,15 @@ def fit(*, ctx, model: nn.Module, optimizer: torch.optim.Optimizer, dataset, bat
             on_pass_start(p)
         loss_sum = torch.zeros((), device=precision.device)
         bad = torch.zeros((), dtype=torch.bool, device=precision.device)
-        steps = 0
+        steps = skipped = 0
         progress.start_pass(p, len(loader))
         for step, batch in enumerate(loader):
             for video, reason in batch["failed"]:
                 unreadable.setdefault(video, reason)
-            if batch["size"]:
+            size = distributed.min_int(batch["size"]) if collective_steps else batch["size"]
+            if not size:
+                skipped += 1
+            else:
                 loss, k = train_batch(batch, p, step)
                 loss = loss.detach().float()
                 loss_sum += loss
@@ -254,8 +265,12 @@ def fit(*, ctx, model: nn.Module, optimizer: torch.optim.Optimizer, dataset, bat
                 if (precision.device.type != "cuda" or step % FINITE_CHECK_EVERY == 0) and bool(bad):
                     raise SevereError(f"task {ctx.task.id}: the training loss became non-finite in pass {p + 1} "
                                       f"(by step {step + 1}); the run is stopped and no result is written")
-            progress.update(batch["size"])
+            progress.update(batch["size"] if size else 0)
         seconds = progress.end_pass()
+        if skipped and rank == 0:
+            ctx.log(f"  pass {p + 1}/{passes}: {skipped} of {len(loader)} steps skipped"
+                    + (" on every rank" if world > 1 and collective_steps else "")
+                    + ": a batch had no video that could be decoded")
         unreadable = distributed.merge_dicts(unreadable)
         if bool(distributed.any_true(bad)):
             raise SevereError(f"task {ctx.task.id}: the training loss became non-finite in pass {p + 1}; "
