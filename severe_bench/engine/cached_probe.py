@@ -229,8 +229,10 @@ def run(ctx: RunContext) -> Outcome:
         optimise(optimizer, loss)
         return loss, 1
 
+    # every rank trains the same (undistributed) head on the same batches: no per-step agreement needed
     trained = fit(ctx=ctx, model=head, optimizer=optimizer, dataset=None, batch_size=batch, passes=passes,
-                  train_batch=train_batch, collate=None, precision=precision, loader=loader, sampler=sampler)
+                  train_batch=train_batch, collate=None, precision=precision, loader=loader, sampler=sampler,
+                  collective_steps=False)
 
     head.eval()
     with torch.no_grad():

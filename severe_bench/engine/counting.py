@@ -500,7 +500,8 @@ def _outputs_numpy(out) -> tuple:
 def train_batch(model, optimizer, batch: dict, cfg: CountingConfig, rng: np.random.Generator,
                 norm: _ToModelInput, device, forward=None) -> list[torch.Tensor]:
     """Track a batch of segments for up to ``train_steps`` optimisation steps (reference ``train_epoch``);
-    returns each step's loss (device tensors). ``forward``: how to call the model (precision, DDP)."""
+    returns each step's loss (device tensors). ``forward``: how to call the model (precision, DDP). Under
+    DDP every rank takes as many steps as the rank that tracks longest."""
     forward = forward or model
     frames = batch["frames"].to(device, non_blocking=True)
     lengths = batch["length"]
@@ -547,7 +548,9 @@ def train_batch(model, optimizer, batch: dict, cfg: CountingConfig, rng: np.rand
         for j in np.flatnonzero(done | (a < cfg.min_cycle_frames) | (b < cfg.min_cycle_frames)):
             m[j], a[j] = restart(j)
             b[j] = a[j]
-        if finished.all():
+        # the ranks stop together: each step is DDP's gradient all-reduce, and the reference stops once its
+        # whole batch (here every rank's share) has finished
+        if distributed.min_int(int(finished.all())):
             break
     return losses
 
