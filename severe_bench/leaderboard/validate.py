@@ -1,16 +1,16 @@
 """The board's checks of a bundle, run before the store is touched. Every problem is collected, none raised.
 
-A bundle is accepted when, for every result in it: the result itself is valid (``validate_result``: schema,
-protocol hash recomputed from the recorded values, ranges); its protocol hash is the registry's official one
-for that task (profile ``full``, the result's track) and it is ``comparable``; it is of the manifest's
-checkpoint; every metric recomputed from its predictions equals the reported one; the predictions' labels
-equal the board's test annotations (when the board has the dataset's annotation files); and the board has no
-result of the same checkpoint under the same protocol yet.
+A bundle is accepted when, for every result in it: the result itself is valid (the shared
+``severe_bench.results.validate_result``: schema, fields, protocol hash recomputed from the recorded values,
+ranges, counts); its protocol hash is the registry's official one for that task (profile ``full``, the
+result's track) and it is ``comparable``; it is of the manifest's checkpoint; every metric recomputed from its
+predictions equals the reported one; the predictions' labels equal the board's test annotations (when the
+board has the dataset's annotation files); and the board has no result of the same checkpoint under the same
+protocol yet.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,58 +20,10 @@ from ..data.subset import evenly_spaced
 from ..engine.predictions import recompute_metrics
 from ..errors import SevereError
 from ..report.layout import SEVERE_TASKS
-from ..results import SCHEMA as RESULT_SCHEMA
+from ..results import validate_result
 from .bundle import Bundle
 
 _KIND_OF_PROTOCOL = {"counting": "counting", "finetune_multilabel": "multi_label"}  # the rest: single_label
-
-
-# metric -> (lowest, highest); percentages 0..100, counting values are fractions
-_RANGES = {"top1": (0, 100), "top5": (0, 100), "mean_class_accuracy": (0, 100), "map": (0, 100),
-           "counting_error": (0, math.inf), "obo_accuracy": (0, 1)}
-
-
-def _get(doc, dotted: str):
-    for key in dotted.split("."):
-        if not isinstance(doc, dict) or key not in doc:
-            return None
-        doc = doc[key]
-    return doc
-
-
-def validate_result(doc) -> list[str]:
-    """The result-level problems (schema, fields, protocol hash recomputed from the recorded values, profile
-    and ``comparable`` agreeing, ranges). Kept here until the shared ``severe_bench.results.validate_result``
-    exists; then this defers to it."""
-    if not isinstance(doc, dict) or doc.get("schema") != RESULT_SCHEMA:
-        return [f"not a {RESULT_SCHEMA} result"]
-    problems = []
-    for dotted, kind in (("task.id", str), ("protocol.name", str), ("protocol.hash", str), ("protocol.values", dict),
-                         ("protocol.profile", str), ("protocol.comparable", bool), ("metric.name", str),
-                         ("metric.higher_is_better", bool), ("metrics", dict), ("model.checkpoint", dict),
-                         ("seed", int), ("data", dict)):
-        v = _get(doc, dotted)
-        if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
-            problems.append(f"{dotted} must be a {kind.__name__}, got {str(v)[:40]!r}")
-    if problems:
-        return problems
-    proto = doc["protocol"]
-    recomputed = hashlib.sha256(registry._canonical(proto["values"]).encode()).hexdigest()[:16]
-    if recomputed != proto["hash"]:
-        problems.append(f"protocol.hash {proto['hash']!r} does not match the recorded protocol values (they hash "
-                        f"to {recomputed!r}): the values or the hash were edited")
-    if proto["values"].get("profile") != proto["profile"]:
-        problems.append(f"protocol.profile {proto['profile']!r} differs from the profile in the recorded values")
-    if proto["comparable"] != (proto["profile"] == "full"):
-        problems.append(f"a {proto['profile']!r}-profile result cannot say comparable: {proto['comparable']}")
-    name, value = doc["metric"]["name"], _get(doc, "metric.value")
-    if not _close(value, doc["metrics"].get(name)):
-        problems.append(f"metric.value {value} differs from metrics[{name!r}] = {doc['metrics'].get(name)}")
-    for metric, (lo, hi) in _RANGES.items():
-        v = doc["metrics"].get(metric)
-        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi):
-            problems.append(f"metrics.{metric} = {v} outside [{lo}, {hi}]")
-    return problems
 
 
 @dataclass
