@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .atomic import atomic_write_text
 from .errors import SevereError
 
 MODES = ("video", "static", "tsn")
@@ -288,5 +289,5 @@ def extract_features(loaded, task, root: Path, samples, layers: Sequence[str] | 
     meta = {"key": key, **payload, "ids": ids, "failed": failed, "num_videos": len(samples),
             "checkpoint_name": info.get("name"), "checkpoint_path": info.get("path"), "label": label,
             "provenance": _provenance(info, device)}
-    (directory / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    atomic_write_text(directory / "meta.json", json.dumps(meta, indent=1, default=str))
     return FeatureSet(directory, layers, ids, failed, meta)

@@ -318,3 +318,21 @@ def test_bias_values_come_from_the_task_files(tmp_path, monkeypatch):
     assert (spec.segments, spec.frames, spec.crop, spec.resize) == (3, 3, 112, 128)  # 256/224 kept
     assert task.protocol_hash == plain.protocol_hash  # the evaluation protocol is not touched
     assert bias_hash(task, "imagenet-tsn", values, None) != bias_hash(plain, "imagenet-tsn", base, None)
+
+
+@pytest.mark.parametrize("under_file", [False, True])
+def test_bias_checks_out_before_any_work(tmp_path, capsys, under_file):
+    from severe_bench.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "bias" if under_file else blocker
+    missing = tmp_path / "no-such-checkpoint.pt"
+    with pytest.raises(SystemExit) as exc:
+        main(["bias", "--measure", "checkpoint-static", "--task", "synth_motion", "--representation", str(missing),
+              "--device", "cpu", "--out", str(out)])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert "is a file" in err and str(blocker) in err, err  # the --out problem, not the (later) checkpoint one
+    assert "no-such-checkpoint" not in err and "Traceback" not in err
+    assert blocker.read_text() == "not a folder"

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from ..atomic import atomic_write_text, check_writable_dir
 from ..errors import SevereError
 from .options import data_root_option
 
@@ -73,7 +74,7 @@ def bias(task_ids, measure, representation, arch, trust_checkpoint, mode, layer,
         raise SevereError("--results are for --compare A B")
     if not task_ids and not bias_table:
         raise SevereError("give --task (repeatable), or --bias-table with a bias table of an earlier run")
-    out = Path(out_dir)
+    out = check_writable_dir(Path(out_dir), "--out")  # a bad --out fails now, not after the measurement
     values = None
     if bias_table:
         table, meta = B.read_bias_table(bias_table)
@@ -118,19 +119,17 @@ def bias(task_ids, measure, representation, arch, trust_checkpoint, mode, layer,
                            "groups": list(dict.fromkeys(ratios["group"]))}
         wide = B.ratio_table(table, ratios, a, b, label)
         long = ratios.merge(table[["task", "bias"]], on="task")
-        out.mkdir(parents=True, exist_ok=True)
         wide_path = out / "ratio_vs_bias.csv"
-        wide.to_csv(wide_path, index=False, float_format="%.6g")
+        atomic_write_text(wide_path, wide.to_csv(index=False, float_format="%.6g"))
         written.append(wide_path)
         written += B.plot_ratio_vs_bias(long, a, b, meta["representation"]["label"], out,
                                         measure=meta["measure"]["name"])
-    out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "bias.csv", out / "bias.json"
-    table.to_csv(csv_path, index=False, float_format="%.6g")
+    atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.6g"))
     payload = {**meta, "rows": json.loads(table.to_json(orient="records"))}
     if wide is not None:
         payload["ratio_vs_bias"] = json.loads(wide.to_json(orient="records"))
-    json_path.write_text(json.dumps(payload, indent=1, default=str))
+    atomic_write_text(json_path, json.dumps(payload, indent=1, default=str))
     written = [csv_path, json_path] + written
     if as_json:
         click.echo(json.dumps(payload, indent=1, default=str))

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..atomic import check_writable_dir
 from ..errors import MissingFileError, SevereError
 from .options import data_root_option
 
@@ -101,6 +102,7 @@ def cka(features, as_json, task_id, checkpoints, arch, trust_checkpoint, layers,
         raise SevereError("pass --features A.npy B.npy, or --task T with at least two --checkpoint")
     if not out_dir:
         raise SevereError("--out DIR is required with --task")
+    check_writable_dir(Path(out_dir), "--out")  # before the checkpoints load and the features are extracted
     from ..similarity.task import run_task_cka
 
     written = run_task_cka(

@@ -36,14 +36,17 @@ PNG_DPI = 200
 
 
 def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
-    """``out_dir/stem.png`` and ``out_dir/stem.pdf`` (vector, TrueType text), cropped to their content."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """``out_dir/stem.png`` and ``out_dir/stem.pdf`` (vector, TrueType text), cropped to their content; each
+    written atomically (an interrupted save never leaves half a figure)."""
+    from ..atomic import atomic_write
+
     paths = []
     with paper_style():
         for ext in ("png", "pdf"):
             p = out_dir / f"{stem}.{ext}"
-            fig.savefig(p, dpi=PNG_DPI if ext == "png" else None, bbox_inches="tight", pad_inches=0.03,
-                        facecolor="white")
+            # the temporary's name ends in .tmp: the format is given, not guessed from it
+            atomic_write(p, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=PNG_DPI if ext == "png" else None,
+                                                             bbox_inches="tight", pad_inches=0.03, facecolor="white"))
             paths.append(p)
     return paths
 

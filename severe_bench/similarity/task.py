@@ -39,14 +39,14 @@ def _labels(loaded_list, specs) -> list[str]:
 
 def _write_matrix(matrix: np.ndarray, rows: list[str], cols: list[str], stem: str, out_dir: Path, meta: dict,
                   title: str, row_axis: str, col_axis: str) -> list[Path]:
+    from ..atomic import atomic_write_text
     from ..report.plots import cka_heatmap
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
-    pd.DataFrame(matrix, index=rows, columns=cols).to_csv(csv_path, float_format="%.6f")
+    atomic_write_text(csv_path, pd.DataFrame(matrix, index=rows, columns=cols).to_csv(float_format="%.6f"))
     payload = {**meta, "rows": rows, "columns": cols,
                "cka": [[None if np.isnan(v) else float(v) for v in r] for r in matrix]}
-    json_path.write_text(json.dumps(payload, indent=1))
+    atomic_write_text(json_path, json.dumps(payload, indent=1))
     return [csv_path, json_path] + cka_heatmap(matrix, rows, cols, title, out_dir, stem, row_axis, col_axis)
 
 
