@@ -486,6 +486,10 @@ def side_loss(cls_logits, box_pred, cls_t: np.ndarray, box_t: np.ndarray, box_we
     loss = box_pred.new_zeros(())
     if (cls_t >= 0).any():
         loss = loss + F.cross_entropy(cls_logits, cls_t, ignore_index=-1)
+    elif distributed.world_size() > 1:
+        # nothing known on this rank: a zero term keeps the classifier in the graph, else its gradient
+        # bucket is never all-reduced here and the other ranks wait (one process: no gradient, as before)
+        loss = loss + cls_logits.sum() * 0.0
     pos = (cls_t == 1).to(box_pred.dtype)
     box = F.smooth_l1_loss(box_pred, box_t, reduction="none") * pos
     return loss + box_weight * box.mean()
