@@ -1,7 +1,39 @@
 """Fixtures shared by several test modules."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
+
+
+@pytest.fixture
+def torchrun(tmp_path):
+    """``torchrun(script_text, *args)``: the script run by 2 gloo ranks (torchrun --standalone); returns the
+    combined output, failing the test on a non-zero exit or a run that outlives ``timeout`` (a hang)."""
+
+    def run(script_text: str, *args, timeout: float = 90) -> str:
+        script = tmp_path / "ddp_job.py"
+        script.write_text(script_text)
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+        log = tmp_path / "ddp.log"
+        with log.open("w") as f:  # a file, not a pipe: a stuck worker cannot block reading its output
+            proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                     "--nproc_per_node", "2", str(script), *map(str, args)],
+                                    env=env, stdout=f, stderr=subprocess.STDOUT)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.terminate()  # torchrun stops its workers (they run in sessions of their own)
+                proc.wait(timeout=30)
+                pytest.fail("the 2-rank run hung:\n" + log.read_text()[-3000:])
+        output = log.read_text()
+        assert proc.returncode == 0, output[-3000:]
+        return output
+
+    return run
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@ and a small end-to-end run on the synthetic counting suite."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pytest
 import torch
@@ -230,3 +232,52 @@ def test_run_end_to_end_and_resume(synth_count_root, tmp_path):
     assert not any("loss" in line for line in logs2)
     assert {v: p["pred"] for v, p in again.predictions["videos"].items()} == {v: p["pred"] for v, p in per_video.items()}
     assert again.unreadable == out.unreadable
+
+
+_DDP_TRACKING = textwrap.dedent("""
+    import json, sys
+    from datetime import timedelta
+    import numpy as np
+    import torch
+    from severe_bench.checkpoints import load_checkpoint
+    from severe_bench.engine import distributed
+    from severe_bench.engine.counting import CountingConfig, CountingNet, collate_segments, train_batch
+    from severe_bench.engine.transforms import norm_kwargs
+    from severe_bench.registry import get_task
+    from severe_bench.video.transforms import _ToModelInput
+
+    # a short collective timeout: a rank left waiting fails the run within seconds instead of hanging
+    torch.distributed.init_process_group("gloo", timeout=timedelta(seconds=20))
+    rank, cpu = distributed.rank(), torch.device("cpu")
+    task = get_task("synth_count", profile="smoke",
+                    overrides={"protocol": {"input": {"crop": 32}, "train_tracking": {"steps": 4},
+                                            "min_cycle_frames": 1e-6}})  # no restart: a short one must finish
+    cfg = CountingConfig.from_protocol(task.protocol)
+    torch.manual_seed(0)
+    model = CountingNet(load_checkpoint("scratch", count_flops=False).backbone, len(cfg.anchors))
+    forward = distributed.wrap(model, cpu)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    norm = _ToModelInput(**norm_kwargs(task.protocol["normalisation"]), device=cpu)
+    # rank 0 tracks a 120-frame segment (>= 5 steps to its end: all 4 steps), rank 1 a 3-frame one (one frame
+    # a step: on its own it finishes after 3)
+    L, cycle = (120, 12) if rank == 0 else (3, 2)
+    t = np.arange(L)
+    frames = torch.randint(0, 256, (L, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(rank))
+    batch = collate_segments([{"ok": True, "video": f"v{rank}", "frames": frames, "next": torch.as_tensor(cycle - 1 - t % cycle),
+                               "pre": torch.as_tensor(t % cycle), "fallback": float(cycle)}])
+    losses = train_batch(model, opt, batch, cfg, np.random.default_rng(rank), norm, cpu, forward=forward)
+    with open(f"{sys.argv[1]}/rank{rank}.json", "w") as f:
+        params = float(sum(p.detach().double().sum() for p in model.parameters()))
+        json.dump({"steps": len(losses), "params": params}, f)
+    distributed.shutdown()
+""")
+
+
+def test_ddp_ranks_track_a_batch_for_the_same_number_of_steps(tmp_path, torchrun):
+    """A rank whose segments finish early keeps stepping with the others: each step is a gradient all-reduce."""
+    import json
+
+    torchrun(_DDP_TRACKING, tmp_path)
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["steps"] == r1["steps"] == 4
+    assert r0["params"] == r1["params"]

@@ -409,28 +409,13 @@ _DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_ddp_ranks_skip_a_step_together_when_one_ranks_whole_batch_is_unreadable(tmp_path):
+def test_ddp_ranks_skip_a_step_together_when_one_ranks_whole_batch_is_unreadable(tmp_path, torchrun):
     """Without the agreement, rank 0 waits in DDP's gradient all-reduce for a rank that skipped the step."""
     import json
 
-    script = tmp_path / "ddp_job.py"
-    script.write_text(_DDP_SCRIPT)
     out = tmp_path / "work"
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    log = tmp_path / "ddp.log"
-    with log.open("w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                                 "2", str(script), str(out)], env=env, stdout=f, stderr=subprocess.STDOUT)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.terminate()  # torchrun stops its workers (they run in sessions of their own)
-            proc.wait(timeout=30)
-            pytest.fail("the 2-rank run hung:\n" + log.read_text()[-3000:])
-    output = log.read_text()
-    assert proc.returncode == 0, output[-3000:]
+    torchrun(_DDP_SCRIPT, out)
     r0, r1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["params"] == r1["params"], "the ranks took the same steps"
     assert r0["unreadable"] == r1["unreadable"] == r0["bad"]  # still counted, on every rank
