@@ -118,3 +118,32 @@ def keep_artifact(request):
         ARTIFACTS.append((name, path))
         return path
     return keep
+
+
+@pytest.fixture(scope="session")
+def tiny_suite(tmp_path_factory):
+    """The built-in synthetic suite at its tiny scale, generated once per test session. Read-only: a test that
+    damages or edits videos copies what it needs first."""
+    from severe_bench.synth import generate_suite
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_suite(root, seed=0, scale="tiny")
+    return root
+
+
+@pytest.fixture(params=[False, True], ids=["out-is-a-file", "out-under-a-file"])
+def blocked_out(request, tmp_path):
+    """An ``--out`` that cannot be a folder (a file, or a path under one), a checkpoint path that does not
+    exist, and ``refused(err)``: the command's stderr names the --out problem, before any checkpoint is read."""
+    from types import SimpleNamespace
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+
+    def refused(err: str) -> None:
+        assert "is a file" in err and str(blocker) in err, err
+        assert "no-such-checkpoint" not in err and "Traceback" not in err
+        assert blocker.read_text() == "not a folder"  # the file in the way is left as it was
+
+    return SimpleNamespace(out=blocker / "out" if request.param else blocker,
+                           missing=tmp_path / "no-such-checkpoint.pt", refused=refused)

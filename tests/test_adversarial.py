@@ -28,15 +28,6 @@ def _no_traceback(*texts):
 
 
 @pytest.fixture(scope="module")
-def tiny_suite(tmp_path_factory):
-    from severe_bench.synth import generate_suite
-
-    root = tmp_path_factory.mktemp("synth")
-    generate_suite(root, seed=0, scale="tiny")
-    return root
-
-
-@pytest.fixture(scope="module")
 def nan_checkpoint(tmp_path_factory):
     """An R(2+1)D-18 in torchvision layout whose floating-point tensors are all NaN."""
     from severe_bench.models import create_backbone

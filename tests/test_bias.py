@@ -80,13 +80,6 @@ def test_transfer_ratio_averages_seeds():
 
 # --- end to end on the synthetic suite ----------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_suite(tmp_path_factory):
-    from severe_bench.synth.suite import ensure_suite
-
-    return ensure_suite(tmp_path_factory.mktemp("synth"), scale="tiny")
-
-
 @pytest.mark.slow
 def test_bias_command_with_transfer_ratio(tiny_suite, tmp_path, capsys):
     import json
@@ -320,19 +313,11 @@ def test_bias_values_come_from_the_task_files(tmp_path, monkeypatch):
     assert bias_hash(task, "imagenet-tsn", values, None) != bias_hash(plain, "imagenet-tsn", base, None)
 
 
-@pytest.mark.parametrize("under_file", [False, True])
-def test_bias_checks_out_before_any_work(tmp_path, capsys, under_file):
+def test_bias_checks_out_before_any_work(capsys, blocked_out):
     from severe_bench.cli import main
 
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    out = blocker / "bias" if under_file else blocker
-    missing = tmp_path / "no-such-checkpoint.pt"
     with pytest.raises(SystemExit) as exc:
-        main(["bias", "--measure", "checkpoint-static", "--task", "synth_motion", "--representation", str(missing),
-              "--device", "cpu", "--out", str(out)])
+        main(["bias", "--measure", "checkpoint-static", "--task", "synth_motion", "--representation",
+              str(blocked_out.missing), "--device", "cpu", "--out", str(blocked_out.out)])
     assert exc.value.code != 0
-    err = capsys.readouterr().err
-    assert "is a file" in err and str(blocker) in err, err  # the --out problem, not the (later) checkpoint one
-    assert "no-such-checkpoint" not in err and "Traceback" not in err
-    assert blocker.read_text() == "not a folder"
+    blocked_out.refused(capsys.readouterr().err)

@@ -205,17 +205,10 @@ def test_cka_task_mode_refusals(capsys):
     assert "at least two --checkpoint" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("under_file", [False, True])
-def test_cka_task_mode_checks_out_before_any_work(tmp_path, capsys, under_file):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    out = blocker / "cka" if under_file else blocker
-    missing = tmp_path / "no-such-checkpoint.pt"
+def test_cka_task_mode_checks_out_before_any_work(capsys, blocked_out):
+    missing = str(blocked_out.missing)
     with pytest.raises(SystemExit) as exc:
-        main(["cka", "--task", "synth_motion", "--checkpoint", str(missing), "--checkpoint", str(missing),
-              "--out", str(out)])
+        main(["cka", "--task", "synth_motion", "--checkpoint", missing, "--checkpoint", missing,
+              "--out", str(blocked_out.out)])
     assert exc.value.code != 0
-    err = capsys.readouterr().err
-    assert "is a file" in err and str(blocker) in err, err  # the --out problem, not the (later) checkpoint one
-    assert "no-such-checkpoint" not in err and "Traceback" not in err
-    assert blocker.read_text() == "not a folder"
+    blocked_out.refused(capsys.readouterr().err)

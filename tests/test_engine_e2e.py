@@ -11,18 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from severe_bench.cli import cli
-from severe_bench.synth import generate_suite
 
 pytestmark = pytest.mark.slow
 
 VIT_SMOKE = ["eval", "-c", "scratch", "--arch", "vit_s_16", "-t", "synth_motion", "--profile", "smoke"]
-
-
-@pytest.fixture(scope="module")
-def tiny_suite(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate_suite(root, seed=0, scale="tiny")
-    return root
 
 
 def _result(out):

@@ -10,16 +10,8 @@ from severe_bench.cli import cli
 from severe_bench.engine.predictions import recompute_metrics
 from severe_bench.registry import suite_tasks
 from severe_bench.results import validate_result
-from severe_bench.synth import generate_suite
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_suite(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate_suite(root, seed=0, scale="tiny")
-    return root
 
 
 def _eval(args):

@@ -18,21 +18,7 @@ from severe_bench.cli.checkpoints_cmd import checkpoints as checkpoints_cli
 from severe_bench.errors import CheckpointError
 from severe_bench.resources import resource_path
 
-from test_fetch import Server, vit_file_bytes  # noqa: F401 (a fixture)
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.close()
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEVERE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("SEVERE_OFFLINE", raising=False)
-    return tmp_path / "cache"
+from test_fetch import cache, server, vit_file_bytes  # noqa: F401 (fixtures: cache is autouse)
 
 
 def _registry_with(home, entries: dict):
