@@ -161,7 +161,11 @@ def timed_loop(loader, consume, device, passes: int, sampler=None, warm_batches:
             elif seen > warm_batches:
                 clips += n
     _sync(device)
-    return clips / (CLOCK() - t0) if t0 and clips else float("nan")
+    if not (t0 and clips):
+        print(f"  (not timed: {seen} batches, all of them warm-up; raise --videos, --passes or --clips-per-video)",
+              file=sys.stderr)
+        return float("nan")
+    return clips / (CLOCK() - t0)
 
 
 def bench_train(arch, spec, samples, root, workers, device, model, passes, precision, clips_per_video):
