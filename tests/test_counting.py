@@ -281,3 +281,23 @@ def test_ddp_ranks_track_a_batch_for_the_same_number_of_steps(tmp_path, torchrun
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["steps"] == r1["steps"] == 4
     assert r0["params"] == r1["params"]
+
+
+def test_a_truncated_test_video_is_scored_and_counted(tmp_path):
+    """A UCFRep test video cut short (its header still declares every frame): the span is read from the frames
+    there are and the item says why it looks truncated (the runner counts it in the result)."""
+    from severe_bench.data.sample import Sample
+    from severe_bench.engine.counting import FIRST_FRAME_NUMBER, SpanDataset
+    from severe_bench.synth.encode import write_video
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(120, 32, 48, 3), dtype=np.uint8)
+    meta = {"start_frame": FIRST_FRAME_NUMBER, "end_frame": FIRST_FRAME_NUMBER + 99}
+    for name, cut in (("whole.avi", 1.0), ("cut.avi", 0.6)):
+        path = write_video(tmp_path / name, frames, 25, codec="mpeg4")
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * cut)])
+    ds = SpanDataset([Sample(video=n, label=3, id=n, meta=meta) for n in ("whole.avi", "cut.avi")], tmp_path, 32)
+    whole, cut = ds[0], ds[1]
+    assert whole["ok"] and whole["truncated"] is None and whole["frames"].shape == (100, 3, 32, 32)
+    assert cut["ok"] and "frames its container declares" in cut["truncated"] and cut["frames"].shape[0] == 100

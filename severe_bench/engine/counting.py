@@ -370,13 +370,16 @@ def letterbox(frames: np.ndarray, size: int) -> torch.Tensor:
     return out.as_subclass(torch.Tensor).contiguous()
 
 
-def read_span(path: Path, begin: int, end: int, size: int) -> torch.Tensor:
-    """Frames ``begin..end`` of a video, letterboxed: (T, 3, size, size) uint8. Raises VideoDecodeError."""
+def read_span(path: Path, begin: int, end: int, size: int, report: dict | None = None) -> torch.Tensor:
+    """Frames ``begin..end`` of a video, letterboxed: (T, 3, size, size) uint8. Raises VideoDecodeError.
+    ``report["truncated"]`` is set when the video decodes fewer frames than its container declares."""
     parts = []
     with open_video(path) as video:
         for s in range(begin, end + 1, DECODE_CHUNK):
             idx = np.arange(s, min(s + DECODE_CHUNK, end + 1))
             parts.append(letterbox(video.get_frames(idx), size))
+        if report is not None and video.truncation():
+            report["truncated"] = video.truncation()
     return torch.cat(parts)
 
 
@@ -448,11 +451,14 @@ class SpanDataset(Dataset):
     def __getitem__(self, i):
         s = self.samples[i]
         start, end = int(s.meta["start_frame"]), int(s.meta["end_frame"])
+        report: dict = {}
         try:
-            frames = read_span(self.root / s.video, start - FIRST_FRAME_NUMBER, end - FIRST_FRAME_NUMBER, self.size)
+            frames = read_span(self.root / s.video, start - FIRST_FRAME_NUMBER, end - FIRST_FRAME_NUMBER, self.size,
+                               report)
         except VideoDecodeError as exc:
             return {"ok": False, "video": s.video, "reason": exc.reason}
-        return {"ok": True, "video": s.video, "frames": frames, "length": end - start + 1, "gt": float(s.label)}
+        return {"ok": True, "video": s.video, "frames": frames, "length": end - start + 1, "gt": float(s.label),
+                "truncated": report.get("truncated")}
 
 
 def _first(items):
@@ -648,7 +654,7 @@ def run(ctx: RunContext) -> Outcome:
                   on_pass_start=on_pass_start, loader=loader, sampler=sampler)
     unreadable = trained.unreadable
 
-    predictions, test_failed = _test(model, ctx, cfg, norm, step_model)
+    predictions, test_failed, truncated = _test(model, ctx, cfg, norm, step_model)
     unreadable_all = {**unreadable, **test_failed}
     if not predictions:
         raise SevereError(f"task {ctx.task.id}: no test video could be decoded ({len(test_failed)} unreadable)")
@@ -658,7 +664,7 @@ def run(ctx: RunContext) -> Outcome:
     return Outcome(metrics=metrics, unreadable=sorted(unreadable_all), num_train=len(ctx.train_samples),
                    num_test=len(predictions), predictions=counting_predictions(predictions, unreadable_all),
                    engine={**precision.record(), "world_size": distributed.world_size(), "workers": ctx.workers},
-                   history=trained.history)
+                   history=trained.history, truncated=truncated)
 
 
 @torch.no_grad()
@@ -667,11 +673,13 @@ def _test(model, ctx: RunContext, cfg: CountingConfig, norm: _ToModelInput, forw
     model.eval()
     loader = DataLoader(SpanDataset(ctx.test_samples, ctx.root, cfg.crop), batch_size=1, shuffle=False,
                         collate_fn=_first, **loader_kwargs(ctx.workers, ctx.device))
-    predictions, failed = {}, {}
+    predictions, failed, truncated = {}, {}, {}
     for item in loader:
         if not item["ok"]:
             failed[item["video"]] = item["reason"]
             continue
+        if item["truncated"]:  # scored on the frames there are, and counted in the result
+            truncated[item["video"]] = item["truncated"]
         frames = item["frames"].to(ctx.device)[None]
         length = torch.tensor([len(item["frames"])])
 
@@ -684,4 +692,4 @@ def _test(model, ctx: RunContext, cfg: CountingConfig, norm: _ToModelInput, forw
 
         est = estimate_count(predict, item["length"], cfg)
         predictions[item["video"]] = {"pred": est["count"], "gt": item["gt"], "cycle": round(est["cycle"], 2)}
-    return predictions, failed
+    return predictions, failed, truncated
