@@ -47,8 +47,11 @@ class ClipSpec:
     channel_order: str = "RGB"
     segments: int | None = None  # TSN sampling (mode "tsn"): segments per video, frames taken from each
     frames_per_segment: int = 1
+    segment_sampling: bool = False  # VideoMAE's SSv2 test sampling: one frame per segment of the whole video
 
     def sampling(self) -> dict:
+        if self.segment_sampling:
+            return {"segments": True}
         return {"stride": int(self.stride)} if self.stride else {"target_fps": float(self.fps or 16)}
 
     def as_dict(self) -> dict:
@@ -57,6 +60,8 @@ class ClipSpec:
                "std": list(self.std) if self.std is not None else None, "channel_order": self.channel_order}
         if self.segments:  # only TSN specs carry these (older cache keys stay valid)
             out.update(segments=self.segments, frames_per_segment=self.frames_per_segment)
+        if self.segment_sampling:  # likewise only segment-sampled specs
+            out["segment_sampling"] = True
         return out
 
 
@@ -105,7 +110,8 @@ def clip_spec_for(task, checkpoint_info: dict, frames: int | None = None, crop: 
         r = int(round(int(c) * 128 / 112))  # the CNN protocol's ratio
     norm = effective_normalisation(proto, checkpoint_info)
     return ClipSpec(frames=int(n_frames), resize=int(r), crop=int(c), fps=pick("fps"), stride=pick("stride"),
-                    mean=norm.get("mean"), std=norm.get("std"), channel_order=norm.get("channel_order") or "RGB")
+                    mean=norm.get("mean"), std=norm.get("std"), channel_order=norm.get("channel_order") or "RGB",
+                    segment_sampling=pick("sampling") == "segments")
 
 
 def task_for(task_id: str, profile: str, architecture: str | None):

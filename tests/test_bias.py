@@ -321,3 +321,30 @@ def test_bias_checks_out_before_any_work(capsys, blocked_out):
               str(blocked_out.missing), "--device", "cpu", "--out", str(blocked_out.out)])
     assert exc.value.code != 0
     blocked_out.refused(capsys.readouterr().err)
+
+
+def test_ssv2_vit_features_use_videomaes_segment_sampling(tmp_path):
+    """Bias and CKA features of an SSv2 ViT take the task's test sampling (one frame per segment of the whole
+    video, as severe eval), not a strided clip; a CNN task keeps its fps sampling."""
+    from severe_bench.data.sample import Sample
+    from severe_bench.features import CentreClips, clip_spec_for, task_for
+    from severe_bench.synth.encode import write_video
+    from severe_bench.video.sampling import test_segment_indices
+
+    vit_info = {"architecture": "vit_b_16", "normalisation": None}
+    spec = clip_spec_for(task_for("ssv2", "full", "vit_b_16"), vit_info, frames=4, crop=16)
+    assert spec.segment_sampling and spec.sampling() == {"segments": True}
+    assert spec.as_dict()["segment_sampling"] is True
+    cnn = clip_spec_for(task_for("ucf101", "full", "r2plus1d_18"), {"architecture": "r2plus1d_18"})
+    assert not cnn.segment_sampling and "segment_sampling" not in cnn.as_dict()
+
+    levels = np.arange(0, 240, 3, dtype=np.uint8)                      # frame i has grey level 3 i
+    frames = np.repeat(levels[:, None, None, None], 32, 1).repeat(32, 2).repeat(3, 3)
+    write_video(tmp_path / "v.mp4", frames, 12, codec="libx264", options={"crf": "0"})
+    item = CentreClips([Sample(video="v.mp4", label=0, id="v")], tmp_path, spec)[0]
+    assert item["ok"]
+    got = item["clip"][0, :, 8, 8]  # channel 0 at the centre, per frame, normalised
+    mean, std = (spec.mean or [0.0])[0], (spec.std or [1.0])[0]
+    grey = (got * std + mean) * 255
+    want = levels[test_segment_indices(len(levels), 4, 1)[0]].astype(float)
+    assert np.allclose(grey.numpy(), want, atol=4), (grey, want)
