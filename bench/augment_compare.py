@@ -1,7 +1,7 @@
 """Which library runs the batched training augmentation on the device: a measured comparison.
 
-**Colour jitter** (CNN track). Times one batch of colour jitter (brightness, contrast, saturation 0.4, hue 0.2, per-sample parameters,
-the same for every frame of a clip) three ways on the same device and input:
+**Colour jitter** (CNN track). Times one batch of colour jitter (brightness, contrast, saturation 0.4, hue 0.2,
+per-sample parameters, the same for every frame of a clip) three ways on the same device and input:
 
 * ``own``: ``severe_bench.engine.device_augment.color_jitter`` (torchvision's kernel arithmetic, batched);
 * ``torchvision_loop``: ``v2.ColorJitter.transform`` called per sample with that sample's parameters;
