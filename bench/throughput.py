@@ -183,7 +183,9 @@ def bench_train(arch, spec, samples, root, workers, device, model, passes, preci
     loader = make_loader(raw, batch, sampler, collate_ok, workers, device, seed=0)
     out["raw_decode_clips_s"] = timed_loop(loader, lambda b: b["size"], device, passes, sampler)
     del loader
-    aug = DeviceAugment(MEAN, STD, device=device, randaugment_fill=fill if vit else None)
+    aug = DeviceAugment(MEAN, STD, device=device, randaugment_fill=fill if vit else None,
+                        erase_mode="pixel" if vit else "const")  # the ViT recipe's per-pixel noise, as in training
+    noise = torch.Generator(device).manual_seed(0)
     step = _step(model, precision, batch) if model is not None else None
 
     # the data path alone: workers decode, crop and ship uint8; the batch reaches the device
@@ -195,7 +197,7 @@ def bench_train(arch, spec, samples, root, workers, device, model, passes, preci
     del loader
 
     def consume(b):
-        x = aug(b["clip"].to(device, non_blocking=True), b["aug"])
+        x = aug(b["clip"].to(device, non_blocking=True), b["aug"], noise)
         if step is not None:
             step(precision.input(x))
         return b["size"]

@@ -77,14 +77,19 @@ def color_jitter(x: torch.Tensor, order: torch.Tensor, factors: torch.Tensor) ->
 ERASE_MODES = ("pixel", "const")  # timm/VideoMAE --remode: per-pixel N(0, 1) noise, or 0 (after normalising)
 
 
+def _erase_mode(mode: str) -> str:
+    if mode not in ERASE_MODES:
+        raise ValueError(f"erase mode must be one of {ERASE_MODES}, got {mode!r}")
+    return mode
+
+
 def erase_boxes(x: torch.Tensor, boxes: torch.Tensor, mode: str = "const",
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Random erasing of ``x`` (B, C, T, H, W) in ``boxes`` (B, T, 4) = (top, left, height, width) per frame
     (height 0 = not erased); a (B, 4) box applies to every frame. ``mode`` "pixel" fills with standard normal
     noise per pixel and channel (VideoMAE's ``--remode pixel``, drawn from ``generator`` on ``x``'s device),
     "const" with 0."""
-    if mode not in ERASE_MODES:
-        raise ValueError(f"erase mode must be one of {ERASE_MODES}, got {mode!r}")
+    _erase_mode(mode)
     boxes = boxes.to(x.device, non_blocking=True)
     if boxes.dim() == 2:
         boxes = boxes[:, None].expand(-1, x.shape[2], -1)
@@ -107,9 +112,7 @@ class DeviceAugment:
     def __init__(self, mean, std, channel_order: str = "RGB", device=None, randaugment_fill=None,
                  erase_mode: str = "const"):
         self.randaugment_fill = randaugment_fill  # the fill the worker's RandAugment was built with
-        if erase_mode not in ERASE_MODES:
-            raise ValueError(f"erase mode must be one of {ERASE_MODES}, got {erase_mode!r}")
-        self.erase_mode = erase_mode
+        self.erase_mode = _erase_mode(erase_mode)
         self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32, device=device).view(1, 1, 3, 1, 1)
         self.std = None if std is None else torch.tensor(std, dtype=torch.float32, device=device).view(1, 1, 3, 1, 1)
         self.bgr = channel_order == "BGR"

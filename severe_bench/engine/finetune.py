@@ -121,8 +121,10 @@ def run(ctx: RunContext) -> Outcome:
 
     def train_batch(b: dict, p: int, step: int):
         set_lr(optimizer, lr_at(sched, lr0, p + step / steps_per_pass))
-        # the erasing noise is drawn per batch from (seed, pass, step, rank): resumed runs repeat it
-        noise = torch.Generator(precision.device).manual_seed(sample_seed(ctx.seed, p, step, 101 + distributed.rank()))
+        noise = None
+        if "erase_boxes" in b["aug"]:  # the erasing noise, drawn from (seed, pass, step, rank): resumes repeat it
+            noise = torch.Generator(precision.device)
+            noise.manual_seed(sample_seed(ctx.seed, p, step, 101 + distributed.rank()))
         clips = device_augment(b["clip"].to(precision.device, non_blocking=True), b["aug"], noise)
         clips = precision.input(clips)
         target = b["target"].to(precision.device, non_blocking=True)

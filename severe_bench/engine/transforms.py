@@ -26,7 +26,6 @@ class RandAugmentTimm(v2.RandAugment):
         super().__init__(num_ops=int(num_ops), magnitude=int(round(magnitude)), num_magnitude_bins=11,
                          interpolation=v2.InterpolationMode.BILINEAR, fill=fill)
         self.level, self.level_std, self.prob = float(magnitude), float(magnitude_std), float(prob)
-        self.fill_values = fill
         self.levels: list = []
 
     def draw(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -157,26 +157,27 @@ class DecordVideo(VideoHandle):
         import decord
 
         self.path, self.short_side = str(path), short_side
+
+        def open_at(size):  # one thread per reader: data-loader workers already parallelise over videos
+            scale = {} if size is None else {"width": size[1], "height": size[0]}  # decord's scaler needs both
+            return decord.VideoReader(self.path, num_threads=1, **scale)
+
         try:
-            # one thread per reader: data-loader workers already parallelise over videos
-            native = _NATIVE_SIZE.get(self.path) if short_side else None
-            if native is not None:  # size known from an earlier open: open with decord's scaler at once
-                h, w = resized_size(*native, short_side)
-                self._vr = decord.VideoReader(self.path, num_threads=1, width=w, height=h)
-            else:
-                self._vr = decord.VideoReader(self.path, num_threads=1)
+            native = _NATIVE_SIZE.get(self.path) if short_side else None  # known from an earlier open
+            size = None if native is None else resized_size(*native, short_side)
+            self._vr = open_at(None if size == native else size)
             self.num_frames = len(self._vr)
             self.fps = float(self._vr.get_avg_fps() or 0.0)
             if self.num_frames <= 0:
                 raise VideoDecodeError(self.path, "no frames")
             if native is None:
-                h, w = (int(v) for v in self._vr[0].shape[:2])
+                native = tuple(int(v) for v in self._vr[0].shape[:2])
+                size = resized_size(*native, short_side)
                 if short_side:
-                    _NATIVE_SIZE[self.path] = (h, w)
-                    size = resized_size(h, w, short_side)
-                    if size != (h, w):  # reopen with decord's scaler (it needs both sides)
-                        self._vr = decord.VideoReader(self.path, num_threads=1, width=size[1], height=size[0])
-                        h, w = size
+                    _NATIVE_SIZE[self.path] = native
+                    if size != native:  # reopen at the decode size
+                        self._vr = open_at(size)
+            h, w = size
         except VideoDecodeError:
             raise
         except Exception as exc:
