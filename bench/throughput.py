@@ -43,7 +43,7 @@ from severe_bench.data.clips import TestClips, TrainClips, collate_ok, collate_v
 from severe_bench.data.sample import Sample  # noqa: E402
 from severe_bench.engine.device_augment import DeviceAugment  # noqa: E402
 from severe_bench.engine.trainer import PassSampler, Precision, default_workers, make_loader  # noqa: E402
-from severe_bench.engine.transforms import RandAugmentTimm  # noqa: E402
+from severe_bench.engine.transforms import RandAugmentTimm, mean_fill  # noqa: E402
 from severe_bench.video.reader import open_video  # noqa: E402
 from severe_bench.video.sampling import train_clip_indices  # noqa: E402
 from severe_bench.video.transforms import TestViews, split_train_transform  # noqa: E402
@@ -171,7 +171,7 @@ def timed_loop(loader, consume, device, passes: int, sampler=None, warm_batches:
 def bench_train(arch, spec, samples, root, workers, device, model, passes, precision, clips_per_video):
     batch = spec["batch"]
     vit = arch.startswith("vit")
-    fill = [int(round(255 * m)) for m in MEAN]
+    fill = mean_fill({"mean": MEAN})  # RandAugment's fill, as the engine builds it
     # the ViT track's recipe: RandAugment rand-m7-n4-mstd0.5 (drawn in the workers, applied on the device), erasing
     split = split_train_transform(crop=spec["crop"], color_jitter=None if vit else (0.4, 0.4, 0.4, 0.2),
                                   randaugment=RandAugmentTimm(4, 7, 0.5, fill=fill) if vit else None,

@@ -131,6 +131,15 @@ def test_sort_filter_and_views_in_chromium(site, browser, keep_artifact):
     browser.find_element("css selector", 'button[data-view="all"]').click()
     browser.find_element("css selector", '#board thead th[data-key="rank"]').click()
 
+    # in a narrow window the table scrolls sideways, and the method column stays in view
+    browser.set_window_size(800, 1000)
+    box_left, cell_left, scrolled = browser.execute_script(
+        "const box = document.querySelector('#board').closest('.tablebox'); box.scrollLeft = box.scrollWidth;"
+        "const cell = document.querySelector('#board tbody td[data-key=method]');"
+        "return [box.getBoundingClientRect().left, cell.getBoundingClientRect().left, box.scrollLeft];")
+    assert scrolled > 0 and abs(cell_left - box_left) <= 2
+    browser.execute_script("document.querySelectorAll('.tablebox').forEach(b => { b.scrollLeft = 0; });")
+
     # the page's whole height, kept for a person to look at
     height = browser.execute_script("return document.body.scrollHeight")
     browser.set_window_size(1440, min(height + 40, 4000))

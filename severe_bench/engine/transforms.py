@@ -87,13 +87,13 @@ def build_train_transform(proto: dict, norm: dict | None = None) -> SplitTrainTr
         color_jitter=None if aug.get("randaugment") else aug.get("color_jitter"),
         resize_short_range=tuple(short) if short and not aug.get("randaugment") else None,
         resize_short_inverse_uniform=bool(aug.get("short_side_inverse_uniform", False)),
-        randaugment=RandAugmentTimm(ra["num_ops"], ra["magnitude"], ra.get("magnitude_std", 0.0), fill=_mean_fill(norm))
+        randaugment=RandAugmentTimm(ra["num_ops"], ra["magnitude"], ra.get("magnitude_std", 0.0), fill=mean_fill(norm))
         if ra else None,
         erase_p=float(aug.get("random_erasing", 0) or 0) if aug.get("randaugment") else 0.0,
     )
 
 
-def _mean_fill(norm: dict | None):
+def mean_fill(norm: dict | None) -> list[int] | None:
     mean = (norm or {}).get("mean")
     return [int(round(255 * m)) for m in mean] if mean else None  # timm/VideoMAE fill with the mean colour
 
@@ -101,7 +101,7 @@ def _mean_fill(norm: dict | None):
 def build_device_augment(norm: dict, device=None, proto: dict | None = None) -> DeviceAugment:
     """The device half: RandAugment, jitter, scaling, normalisation, channel order, erasing, batched."""
     aug = (proto or {}).get("train_augment", {})
-    return DeviceAugment(**norm_kwargs(norm), device=device, randaugment_fill=_mean_fill(norm),
+    return DeviceAugment(**norm_kwargs(norm), device=device, randaugment_fill=mean_fill(norm),
                          erase_mode=aug.get("random_erasing_mode", "const"))
 
 
