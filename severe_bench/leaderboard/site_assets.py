@@ -57,9 +57,8 @@ table.board th.method, table.board td.method { text-align: left; }
 /* the method column stays in view while a wide table scrolls sideways */
 table.board th[data-key="method"], table.board td[data-key="method"] { position: sticky; left: 0; z-index: 1;
       box-shadow: inset -1px 0 0 var(--line); }
-table.board td[data-key="method"] { background: #fff; }
-table.board tbody tr.submitted td[data-key="method"] { background: #f5fbf7; }
-table.board tbody tr:hover td[data-key="method"] { background: #f7fafc; }
+table.board tbody tr { background: #fff; }  /* opaque rows: the sticky cell takes its row's colour */
+table.board td[data-key="method"] { background: inherit; }
 table.board td.backbone { color: var(--muted); font-size: 13px; }
 table.board .std { color: var(--muted); font-size: 11px; margin-left: 2px; }
 table.board a.paper { font-size: 11.5px; color: var(--muted); margin-left: 3px; }
