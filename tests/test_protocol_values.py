@@ -285,6 +285,26 @@ def test_charades_recomputes_precise_batchnorm_statistics_before_testing(motion_
     assert all(not torch.equal(plain[k], precise[k]) for k in stats)
 
 
+def test_non_finite_test_scores_are_a_clear_error(motion_root, tmp_path, one_thread, monkeypatch):
+    """A model whose test scores are nan (here: a BatchNorm whose running variance is nan, which training in
+    train mode never repairs) stops with what to check and the last losses, not a metric of nan."""
+    from severe_bench import checkpoints
+    from severe_bench.errors import SevereError
+
+    load = checkpoints.load_checkpoint
+
+    def poisoned(*args, **kwargs):
+        ckpt = load(*args, **kwargs)
+        bn = next(m for m in ckpt.backbone.modules() if isinstance(m, nn.BatchNorm3d))
+        bn.running_var.fill_(float("nan"))
+        return ckpt
+
+    monkeypatch.setattr(checkpoints, "load_checkpoint", poisoned)
+    with pytest.raises(SevereError, match=r"non-finite scores \(first on .*; last pass losses: [0-9.]+\)\. "
+                                          r"Either training diverged"):
+        _multilabel_run(motion_root.parent / "synth_multilabel", tmp_path / "a", 0)
+
+
 def test_vit_layer_decay_groups_follow_videomae():
     """Per parameter, the lr scale and weight decay VideoMAE's optim_factory gives (get_num_layer_for_vit:
     cls_token/pos_embed/patch_embed -> 0, blocks.i -> i + 1, the rest -> depth + 1; scale decay ** (depth + 1 -

@@ -152,8 +152,12 @@ def run(ctx: RunContext) -> Outcome:
         raise SevereError(f"task {ctx.task.id}: no test video could be decoded ({len(test_failed)} unreadable)")
     if not np.isfinite(scores).all():
         bad = scored[int(np.flatnonzero(~np.isfinite(scores).all(1))[0])]
-        raise SevereError(f"task {ctx.task.id}: the trained model gives non-finite scores (first on {bad}); "
-                          "check the checkpoint (severe checkpoints verify) and rerun with --restart")
+        losses = ", ".join(f"{h['loss']:.4g}" for h in trained.history[-3:] if h.get("loss") is not None)
+        raise SevereError(f"task {ctx.task.id}: the trained model gives non-finite scores (first on {bad}; "
+                          f"last pass losses: {losses or 'none'}). Either training diverged (weights that grew "
+                          "without bound, whatever the loss showed: the lr is too high for this checkpoint or "
+                          "input size) or the checkpoint holds non-finite weights (severe checkpoints verify); "
+                          "after fixing, rerun with --restart")
     if multilabel:
         metrics = multilabel_metrics(scores, labels)
     else:
