@@ -110,7 +110,7 @@ def _check_provenance(res, head):
     passes = res["protocol"]["values"]["protocol"]["schedule"]["passes"]
     hist = res["engine"]["history"]
     assert [h["pass"] for h in hist] == list(range(1, passes + 1))
-    assert all(h["lr"] > 0 and h["seconds"] > 0 and h["loss"] is not None for h in hist)
+    assert all(h["lr"] > 0 and h["seconds"] > 0 and h["loss"] is not None and h["steps"] > 0 for h in hist)
     if data["class_names"] is not None:  # formats with a class list (UCF101's classInd.txt) name them
         assert len(data["class_names"]) == data["num_classes"]
         assert "per_class_accuracy" in res["metrics"] or "per_class_ap" in res["metrics"]

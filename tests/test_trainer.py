@@ -351,6 +351,45 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path):
     assert calls == [(0, 0), (0, 1)] and not (tmp_path / "state.pt").exists()
 
 
+def test_history_records_the_optimiser_steps_a_pass_took(tmp_path):
+    """A counting batch takes a varying number of steps: the history counts steps, not batches."""
+    from types import SimpleNamespace
+
+    from severe_bench.engine.trainer import fit, optimise
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, key):
+            return {"x": torch.ones(3)}
+
+    def collate(items):
+        return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items])}
+
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    taken = {0: 0, 1: 0}
+
+    def step(b, p, s):
+        k = 1 + (p + s) % 3   # 1-3 steps per batch, like a batch of segments tracked until they finish
+        total = torch.zeros(())
+        for _ in range(k):
+            loss = model(b["x"]).pow(2).mean()
+            optimise(opt, loss)
+            total = total + loss.detach()
+        taken[p] += k
+        return total, k
+
+    ctx = SimpleNamespace(work_dir=tmp_path, seed=0, workers=0, device=torch.device("cpu"), log=lambda m: None,
+                          task=SimpleNamespace(id="t"))
+    res = fit(ctx=ctx, model=model, optimizer=opt, dataset=Items(), batch_size=2, passes=2, train_batch=step,
+              collate=collate, precision=Precision("cpu"))
+    assert [h["steps"] for h in res.history] == [taken[0], taken[1]] == [7, 8]
+    assert [h["skipped_steps"] for h in res.history] == [0, 0]
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["history"] == res.history
+
+
 _DDP_SCRIPT = textwrap.dedent("""
     import json, sys
     from datetime import timedelta
@@ -404,6 +443,7 @@ _DDP_SCRIPT = textwrap.dedent("""
               collate=collate, precision=Precision("cpu"))
     (out / f"rank{rank}.json").write_text(json.dumps({
         "bad": sorted(f"v{i}.mp4" for i in BAD), "unreadable": sorted(res.unreadable), "logs": logs,
+        "history": res.history,
         "params": [p.detach().flatten().tolist() for p in model.parameters()]}))
     distributed.shutdown()
 """)
@@ -421,3 +461,6 @@ def test_ddp_ranks_skip_a_step_together_when_one_ranks_whole_batch_is_unreadable
     assert r0["unreadable"] == r1["unreadable"] == r0["bad"]  # still counted, on every rank
     assert "pass 1/2: 1 of 2 steps skipped on every rank" in " ".join(r0["logs"])
     assert not any("skipped" in line for line in r1["logs"]), "rank 0 reports"
+    # 2 steps a pass per rank; pass 1 skipped one of them on both ranks
+    for r in (r0, r1):
+        assert [(h["steps"], h["skipped_steps"]) for h in r["history"]] == [(1, 1), (2, 0)]

@@ -37,5 +37,5 @@ class Outcome:
     num_test: int             # test videos scored (readable ones)
     predictions: dict = field(default_factory=dict)  # optional per-video outputs for the result folder
     engine: dict = field(default_factory=dict)       # precision, layout, world size, workers (result "engine")
-    history: list = field(default_factory=list)      # per pass: loss, lr, seconds, clips/s
+    history: list = field(default_factory=list)      # per pass: loss, lr, steps, seconds, clips/s
     truncated: dict = field(default_factory=dict)    # test video -> why it looks truncated (scored, counted)

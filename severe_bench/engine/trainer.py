@@ -209,7 +209,7 @@ def _hms(seconds: float) -> str:
 @dataclass
 class TrainResult:
     unreadable: dict                               # video -> reason, over all passes
-    history: list = field(default_factory=list)    # per pass: {pass, loss, lr, seconds, clips_per_s}
+    history: list = field(default_factory=list)    # per pass: {pass, loss, lr, steps, skipped_steps, seconds, clips_per_s}
 
 
 def fit(*, ctx, model: nn.Module, optimizer: torch.optim.Optimizer, dataset, batch_size: int, passes: int,
@@ -278,7 +278,10 @@ def fit(*, ctx, model: nn.Module, optimizer: torch.optim.Optimizer, dataset, bat
         total = distributed.sum_tensor(torch.stack([loss_sum, torch.tensor(float(steps), device=loss_sum.device)]))
         mean_loss = float(total[0] / total[1]) if float(total[1]) else float("nan")
         lr = max(g["lr"] for g in optimizer.param_groups)
-        history.append({"pass": p + 1, "loss": mean_loss, "lr": lr, "seconds": round(seconds, 2),
+        # optimiser steps this rank took (the same on every rank under DDP); a counting batch takes a varying
+        # number, so the pass's batches alone do not say how long the model trained
+        history.append({"pass": p + 1, "loss": mean_loss, "lr": lr, "steps": steps, "skipped_steps": skipped,
+                        "seconds": round(seconds, 2),
                         "clips_per_s": round(progress.clips * world / max(seconds, 1e-9), 2)})
         if not float(total[1]):
             raise SevereError(f"task {ctx.task.id}: pass {p + 1} had no training clip that could be decoded "
