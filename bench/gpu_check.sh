@@ -8,12 +8,24 @@
 #   3. the built-in synth suite under its own (non-smoke) protocol from scratch, each task's metric against
 #      chance (bench/learns_above_chance.py).
 # Usage (repository root, package importable): bash bench/gpu_check.sh [OUT_DIR]
+# A GPU host with PyTorch but no package index: bring wheels (bench/offline_wheels.sh) and run from a plain copy
+# of the repository with WHEELS=DIR: they are installed into OUT_DIR/site, and the package is imported from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-/tmp/severe_gpu_check}"
 PY="${PYTHON:-python}"
 RESULTS=bench/RESULTS.md
 mkdir -p "$OUT"
+if [ -n "${WHEELS:-}" ]; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$OUT/site" \
+    "$WHEELS"/*.whl
+  export PYTHONPATH="$OUT/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+  # a plain copy has no .git: the commit bench/offline_wheels.sh recorded goes where a built wheel keeps it
+  if [ ! -e .git ] && [ -f "$WHEELS/_build_info.py" ]; then cp "$WHEELS/_build_info.py" severe_bench/_build_info.py; fi
+fi
+# fail in seconds, not minutes in, when a library is missing
+"$PY" -c "import severe_bench, torch, torchvision, decord, av, fvcore, timm; from severe_bench.provenance import code_info; print('severe_bench', code_info(), 'torch', torch.__version__, 'cuda', torch.version.cuda)"
+"$PY" -c "import kornia" 2>/dev/null || echo "kornia is not installed: bench/augment_compare.py leaves it out of the comparison"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 DEVICE="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 DATE="$(date -u +%Y-%m-%d)"
