@@ -318,21 +318,25 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path):
     assert not math.isnan(float(torch.load(work_b / "state.pt", weights_only=True)["history"][-1]["loss"]))
 
 
+class _OnesItems(torch.utils.data.Dataset):
+    """8 identical items: the tests below look at what fit does with the steps, not at the data."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, key):
+        return {"x": torch.ones(3)}
+
+
+def _stack(items):
+    return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items])}
+
+
 def test_training_stops_at_the_first_non_finite_loss(tmp_path):
     from types import SimpleNamespace
 
     from severe_bench.engine.trainer import fit
     from severe_bench.errors import SevereError
-
-    class Items(torch.utils.data.Dataset):
-        def __len__(self):
-            return 8
-
-        def __getitem__(self, key):
-            return {"x": torch.ones(3)}
-
-    def collate(items):
-        return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items])}
 
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -346,8 +350,8 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path):
     ctx = SimpleNamespace(work_dir=tmp_path, seed=0, workers=0, device=torch.device("cpu"), log=lambda m: None,
                           task=SimpleNamespace(id="t"))
     with pytest.raises(SevereError, match="non-finite"):
-        fit(ctx=ctx, model=model, optimizer=opt, dataset=Items(), batch_size=2, passes=2, train_batch=step,
-            collate=collate, precision=Precision("cpu"))
+        fit(ctx=ctx, model=model, optimizer=opt, dataset=_OnesItems(), batch_size=2, passes=2, train_batch=step,
+            collate=_stack, precision=Precision("cpu"))
     assert calls == [(0, 0), (0, 1)] and not (tmp_path / "state.pt").exists()
 
 
@@ -356,16 +360,6 @@ def test_history_records_the_optimiser_steps_a_pass_took(tmp_path):
     from types import SimpleNamespace
 
     from severe_bench.engine.trainer import fit, optimise
-
-    class Items(torch.utils.data.Dataset):
-        def __len__(self):
-            return 8
-
-        def __getitem__(self, key):
-            return {"x": torch.ones(3)}
-
-    def collate(items):
-        return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items])}
 
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -383,8 +377,8 @@ def test_history_records_the_optimiser_steps_a_pass_took(tmp_path):
 
     ctx = SimpleNamespace(work_dir=tmp_path, seed=0, workers=0, device=torch.device("cpu"), log=lambda m: None,
                           task=SimpleNamespace(id="t"))
-    res = fit(ctx=ctx, model=model, optimizer=opt, dataset=Items(), batch_size=2, passes=2, train_batch=step,
-              collate=collate, precision=Precision("cpu"))
+    res = fit(ctx=ctx, model=model, optimizer=opt, dataset=_OnesItems(), batch_size=2, passes=2, train_batch=step,
+              collate=_stack, precision=Precision("cpu"))
     assert [h["steps"] for h in res.history] == [taken[0], taken[1]] == [7, 8]
     assert [h["skipped_steps"] for h in res.history] == [0, 0]
     assert torch.load(tmp_path / "state.pt", weights_only=True)["history"] == res.history
