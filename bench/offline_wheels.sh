@@ -4,8 +4,7 @@
 # there from a plain copy of this repository.
 #
 # Here (with network):  bash bench/offline_wheels.sh [DIR] [PYTHON_VERSION]      (defaults: .whl 3.12)
-# There (no network):   python3 -m pip install -q --no-index --no-deps --target /tmp/site DIR/*.whl
-#                       PYTHONPATH=/tmp/site:$PWD PYTHON=python3 bash bench/gpu_check.sh
+# There (no network):   WHEELS=DIR PYTHON=python3 bash bench/gpu_check.sh [OUT_DIR]   (it installs them)
 # The host must already have torch, torchvision, numpy, scipy, scikit-learn, pandas, tabulate, matplotlib,
 # click, tqdm, rich, pyyaml, pillow, portalocker, safetensors, huggingface_hub and timm (check with `pip show`).
 # Versions are the ones the test suite runs with here; fvcore and iopath publish only source archives, so their
