@@ -17,6 +17,10 @@ PY="${PYTHON:-python}"
 RESULTS=bench/RESULTS.md
 mkdir -p "$OUT"
 if [ -n "${WHEELS:-}" ]; then
+  if ! compgen -G "$WHEELS/*.whl" > /dev/null; then
+    echo "WHEELS=$WHEELS holds no .whl files: make them with 'bash bench/offline_wheels.sh $WHEELS 3.12' where pip can download" >&2
+    exit 2
+  fi
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$OUT/site" \
     "$WHEELS"/*.whl
   export PYTHONPATH="$OUT/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
