@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -59,35 +60,44 @@ SMALL = {"r2plus1d_18": dict(frames=8, fps=8, crop=64, resize=72, batch=8, clips
 
 # --- videos ------------------------------------------------------------------------------------------------
 
-def make_videos(folder: Path, n: int, seconds: float = 7.0, fps: int = 25, size=(320, 240), kbit: int = 500):
-    """UCF101-like H.264 clips: a drifting textured background with moving shapes and sensor noise."""
+def _make_video(path: Path, k: int, seconds: float, fps: int, size, kbit: int) -> None:
     import av
 
-    folder.mkdir(parents=True, exist_ok=True)
     w, h = size
-    paths = []
-    for k in range(n):
-        path = folder / f"v_{k:03d}.mp4"
-        paths.append(path)
-        if path.exists():
-            continue
-        rng = np.random.default_rng(k)
-        tex = rng.integers(0, 256, size=(h * 2, w * 2, 3), dtype=np.uint8)
-        tex = (tex.astype(np.float32) * 0.5 + 64).astype(np.uint8)
-        with av.open(str(path), mode="w") as c:
-            s = c.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
-            s.width, s.height, s.pix_fmt, s.bit_rate = w, h, "yuv420p", kbit * 1000
-            s.codec_context.thread_count = 1
-            for t in range(int(seconds * fps)):
-                dx, dy = int(t * 1.5) % w, int(t * 0.7) % h
-                img = tex[dy:dy + h, dx:dx + w].copy()
-                cx, cy = int(w / 2 + w / 3 * math.sin(t / 9 + k)), int(h / 2 + h / 3 * math.cos(t / 7))
-                img[max(cy - 20, 0):cy + 20, max(cx - 30, 0):cx + 30] = (200, 60 + 10 * k % 190, 40)
-                img = np.clip(img.astype(np.int16) + rng.integers(-6, 7, size=img.shape), 0, 255).astype(np.uint8)
-                for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    c.mux(p)
-            for p in s.encode():
+    rng = np.random.default_rng(k)
+    tex = rng.integers(0, 256, size=(h * 2, w * 2, 3), dtype=np.uint8)
+    tex = (tex.astype(np.float32) * 0.5 + 64).astype(np.uint8)
+    part = path.with_name(path.name + ".part.mp4")  # renamed when complete: an interrupted run leaves no half file
+    with av.open(str(part), mode="w") as c:
+        s = c.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
+        s.width, s.height, s.pix_fmt, s.bit_rate = w, h, "yuv420p", kbit * 1000
+        s.codec_context.thread_count = 1
+        for t in range(int(seconds * fps)):
+            dx, dy = int(t * 1.5) % w, int(t * 0.7) % h
+            img = tex[dy:dy + h, dx:dx + w].copy()
+            cx, cy = int(w / 2 + w / 3 * math.sin(t / 9 + k)), int(h / 2 + h / 3 * math.cos(t / 7))
+            img[max(cy - 20, 0):cy + 20, max(cx - 30, 0):cx + 30] = (200, 60 + 10 * k % 190, 40)
+            img = np.clip(img.astype(np.int16) + rng.integers(-6, 7, size=img.shape), 0, 255).astype(np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    part.replace(path)
+
+
+def make_videos(folder: Path, n: int, seconds: float = 7.0, fps: int = 25, size=(320, 240), kbit: int = 500):
+    """UCF101-like H.264 clips: a drifting textured background with moving shapes and sensor noise. Each video
+    depends only on its index; missing ones are encoded in parallel, one per available core (on a GPU host the
+    64 videos would otherwise take a minute of its time)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"v_{k:03d}.mp4" for k in range(n)]
+    todo = [k for k, path in enumerate(paths) if not path.exists()]
+    if todo:
+        with ProcessPoolExecutor(max_workers=min(len(todo), len(os.sched_getaffinity(0)))) as pool:
+            for f in [pool.submit(_make_video, paths[k], k, seconds, fps, size, kbit) for k in todo]:
+                f.result()
     kbits = [p.stat().st_size * 8 / 1000 / seconds for p in paths]
     return paths, float(np.mean(kbits))
 
@@ -366,27 +376,44 @@ def main(argv=None):
               "date": time.strftime("%Y-%m-%d", time.gmtime()), "command": "python " + shlex.join(sys.argv),
               "sizes": "full" if full else "small", "clock": "cpu" if args.cpu_time else "wall", "results": {}}
     print(f"{n} videos 320x240 ~7 s H.264 (mean {kbit:.0f} kbit/s); device {report['device']}; {workers} workers")
-    for arch, spec in configs.items():
-        precision = Precision(device, args.precision, args.compile, channels_last=not arch.startswith("vit"))
-        model = _model(arch, device, precision) if with_model else None
-        cpv = args.clips_per_video or max(1, math.ceil(8 * spec["batch"] / n))
-        tr = bench_train(arch, spec, samples, root, workers, device, model, args.passes, precision, cpv)
-        te = bench_test(arch, spec, samples, root, workers, device, model, precision)
-        report["results"][arch] = {"spec": spec, "precision": precision.record(), "train": tr, "test": te}
-        _print(arch, spec, tr, te)
-        del model
-        if cuda:
-            torch.cuda.empty_cache()
-    dec = bench_decode_resolution(paths[: min(n, 8)], configs["r2plus1d_18"], configs["r2plus1d_18"]["resize"])
-    report["decode_at_training_resolution"] = dec
-    print(f"decord full frames {dec['full_frames_per_s']:.0f} frames/s; resized while decoding to {dec['resized_to']} "
-          f"{dec['resized_frames_per_s']:.0f} frames/s (x{dec['resized_over_full']:.2f})")
+    # a time limit (`timeout` sends SIGTERM) keeps the models already measured: they are written below
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        for arch, spec in configs.items():
+            precision = Precision(device, args.precision, args.compile, channels_last=not arch.startswith("vit"))
+            model = _model(arch, device, precision) if with_model else None
+            cpv = args.clips_per_video or max(1, math.ceil(8 * spec["batch"] / n))
+            tr = bench_train(arch, spec, samples, root, workers, device, model, args.passes, precision, cpv)
+            te = bench_test(arch, spec, samples, root, workers, device, model, precision)
+            report["results"][arch] = {"spec": spec, "precision": precision.record(), "train": tr, "test": te}
+            _print(arch, spec, tr, te)
+            del model
+            if cuda:
+                torch.cuda.empty_cache()
+        dec = bench_decode_resolution(paths[: min(n, 8)], configs["r2plus1d_18"], configs["r2plus1d_18"]["resize"])
+        report["decode_at_training_resolution"] = dec
+        print(f"decord full frames {dec['full_frames_per_s']:.0f} frames/s; resized while decoding to "
+              f"{dec['resized_to']} {dec['resized_frames_per_s']:.0f} frames/s (x{dec['resized_over_full']:.2f})")
+    except _Stopped as exc:
+        missing = [a for a in configs if a not in report["results"]] + ["decode at training resolution"]
+        report["stopped"] = f"stopped by {exc} before measuring: {', '.join(missing)}"
+        print(report["stopped"], file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     if args.append_results:
         with open(args.append_results, "a", encoding="utf-8") as f:
             f.write(markdown(report))
+    if "stopped" in report:
+        sys.exit(124)  # as `timeout` reports a command it stopped
     return report
+
+
+class _Stopped(BaseException):
+    """Not an Exception: the decoders' broad error handling (a corrupt video is counted) must not swallow it."""
+
+
+def _stop(signum, frame):
+    raise _Stopped(signal.Signals(signum).name)
 
 
 def _print(arch, spec, tr, te):
@@ -426,7 +453,11 @@ def markdown(r: dict) -> str:
                          f"{d['pipeline_to_raw_decode']:.2f} | {d.get('ceiling_clips_s', float('nan')):.1f} | "
                          f"{d.get('pipeline_to_ceiling', float('nan')):.2f} | {d.get('peak_gpu_memory_gib', '-')} | "
                          f"{d['fast_decode_pipeline_clips_s']:.1f} (x{d['fast_decode_over_pipeline']:.2f}) |")
-    d = r["decode_at_training_resolution"]
+    if "stopped" in r:
+        lines.append(f"\n**Incomplete:** {r['stopped']}.\n")
+    d = r.get("decode_at_training_resolution")
+    if d is None:
+        return "\n".join(lines) + "\n"
     lines.append(f"\nDecode at training resolution (decord, every 2nd frame): full {d['full_frames_per_s']:.0f} frames/s, "
                  f"resized while decoding to {d['resized_to']} {d['resized_frames_per_s']:.0f} frames/s "
                  f"(x{d['resized_over_full']:.2f}).\n")
