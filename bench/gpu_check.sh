@@ -19,6 +19,8 @@ cd "$(dirname "$0")/.."
 OUT="${1:-/tmp/severe_gpu_check}"
 PY="${PYTHON:-python}"
 RESULTS="${RESULTS:-bench/RESULTS.md}"
+# seconds per stage (throughput benchmark, augmentation comparison, synth suite): < 8 min with the install
+LIMIT_BENCH=220 LIMIT_AUGMENT=40 LIMIT_SYNTH=170
 mkdir -p "$OUT"
 copy_outputs() {
   [ -n "${COPY_TO:-}" ] || return 0
@@ -50,31 +52,33 @@ DATE="$(date -u +%Y-%m-%d)"
 echo "## GPU check — $DEVICE, $DATE (bench/gpu_check.sh)" >> "$RESULTS"
 
 # stopped by its limit, it still writes the models it finished (and says which it did not)
-timeout 220 "$PY" bench/throughput.py --full --model --videos 64 --json "$OUT/throughput.json" \
+timeout "$LIMIT_BENCH" "$PY" bench/throughput.py --full --model --videos 64 --json "$OUT/throughput.json" \
   --append-results "$RESULTS" \
-  || echo "- bench/throughput.py stopped before finishing (exit $?, limit 220 s)" >> "$RESULTS"
+  || echo "- bench/throughput.py stopped before finishing (exit $?, limit $LIMIT_BENCH s)" >> "$RESULTS"
 
 { echo; echo "Colour jitter and RandAugment per batch (\`$PY bench/augment_compare.py --full\`, $DEVICE, $DATE):"; echo '```';
-  timeout 40 "$PY" bench/augment_compare.py --full || echo "(stopped: exit $?, limit 40 s)"; echo '```'; } >> "$RESULTS"
+  timeout "$LIMIT_AUGMENT" "$PY" bench/augment_compare.py --full || echo "(stopped: exit $?, limit $LIMIT_AUGMENT s)"; echo '```'; } >> "$RESULTS"
 
 # The synth suite's tasks run side by side, one process each with the cores split between them (one after
 # another they would not fit the limit; the GPU has room for all), so each task's wall time is that of a shared
 # GPU. A task that runs out of time has no row and is named here. Logs: OUT_DIR/logs/<task>.log.
 mkdir -p "$OUT/logs"
-"$PY" -m severe_bench synth > "$OUT/logs/synth_generate.log" 2>&1  # once, not once per task
+# generated once here, not once per task (a task generates it itself if this fails)
+"$PY" -m severe_bench synth > "$OUT/logs/synth_generate.log" 2>&1 \
+  || echo "- the synth suite could not be generated (exit $?, log $OUT/logs/synth_generate.log)" >> "$RESULTS"
 read -r -a SYNTH_TASKS <<< "$("$PY" -c "from severe_bench.registry import suite_tasks; print(' '.join(suite_tasks('synth')))")"
 CORES="$(nproc)"
 TASK_WORKERS=$(( CORES / ${#SYNTH_TASKS[@]} > 0 ? CORES / ${#SYNTH_TASKS[@]} : 1 ))
 PIDS=()
 for t in "${SYNTH_TASKS[@]}"; do
-  timeout 170 "$PY" -m severe_bench eval --checkpoint scratch -t "$t" --workers "$TASK_WORKERS" --out "$OUT/synth" \
+  timeout "$LIMIT_SYNTH" "$PY" -m severe_bench eval --checkpoint scratch -t "$t" --workers "$TASK_WORKERS" --out "$OUT/synth" \
     --restart > "$OUT/logs/$t.log" 2>&1 &
   PIDS+=($!)
 done
 for i in "${!SYNTH_TASKS[@]}"; do
   rc=0; wait "${PIDS[$i]}" || rc=$?
   echo "${SYNTH_TASKS[$i]}: exit $rc"; tail -n 3 "$OUT/logs/${SYNTH_TASKS[$i]}.log"
-  [ "$rc" -eq 0 ] || echo "- synth task ${SYNTH_TASKS[$i]} stopped before finishing (exit $rc, limit 170 s): no row" >> "$RESULTS"
+  [ "$rc" -eq 0 ] || echo "- synth task ${SYNTH_TASKS[$i]} stopped before finishing (exit $rc, limit $LIMIT_SYNTH s): no row" >> "$RESULTS"
 done
 "$PY" bench/learns_above_chance.py "$OUT/synth" --append-results "$RESULTS" \
   --command "$PY -m severe_bench eval --checkpoint scratch -t TASK --workers $TASK_WORKERS --out $OUT/synth, the ${#SYNTH_TASKS[@]} tasks side by side" \
