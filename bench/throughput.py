@@ -87,8 +87,8 @@ def _make_video(path: Path, k: int, seconds: float, fps: int, size, kbit: int) -
 
 def make_videos(folder: Path, n: int, seconds: float = 7.0, fps: int = 25, size=(320, 240), kbit: int = 500):
     """UCF101-like H.264 clips: a drifting textured background with moving shapes and sensor noise. Each video
-    depends only on its index; missing ones are encoded in parallel, one per available core (on a GPU host the
-    64 videos would otherwise take a minute of its time)."""
+    depends only on its index; missing ones are encoded in parallel, one per available core (on a GPU host, time
+    spent encoding comes out of a short device loan)."""
     from concurrent.futures import ProcessPoolExecutor
 
     folder.mkdir(parents=True, exist_ok=True)
