@@ -526,10 +526,55 @@ def test_truncated_video_partial_load_and_resumed_wall_time(tiny_suite, tmp_path
     assert "stem.0.weight" in res["model"]["missing_keys"] and res["model"]["shape_mismatch"]
     assert res["data"]["truncated_videos"] == {"count": 1, "paths": [f"UCF-101/{victim}"]}
     assert res["wall_time_s"] > first_part
+    first, second = res["engine"]["invocations"]
+    assert (first["start_pass"], second["start_pass"]) == (0, 1)
+    assert first["seconds"] == first_part and res["wall_time_s"] == round(first_part + second["seconds"], 2)
     assert not (work / "timing.json").exists() and not (work / "state.pt").exists()
     code, out, err = run_cli(["table", str(tmp_path / "out"), "--format", "csv"], capsys)
     assert code == 0 and "synth_motion=1" in out  # the table shows the truncated count
 
+
+
+_KILLED_EVAL = """
+import os, signal, sys
+from severe_bench.cli import main
+from severe_bench.engine import trainer
+
+real_start = trainer.Progress.start_pass
+
+def start_pass(self, p, n):
+    if p == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # no handler, no finally: as a lost machine or an OOM kill
+    return real_start(self, p, n)
+
+trainer.Progress.start_pass = start_pass
+main(sys.argv[1:])
+"""
+
+
+def test_a_run_killed_outright_keeps_the_wall_time_of_its_saved_passes(tiny_suite, tmp_path, capsys):
+    """SIGKILL after pass 1 was saved: the resumed result's wall time still counts the first invocation,
+    and the result lists both invocations with the pass each started from."""
+    import subprocess
+    import sys
+
+    args = ["eval", "--profile", "smoke", "--workers", "0", "-c", "scratch", "-t", "synth_motion",
+            "--data-root", str(tiny_suite), "--out", str(tmp_path / "out")]
+    script = tmp_path / "killed_eval.py"
+    script.write_text(_KILLED_EVAL)
+    p = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
+    assert p.returncode == -9, p.stderr[-2000:]
+    work = tmp_path / "out" / "synth_motion" / "seed0"
+    killed = json.loads((work / "timing.json").read_text())
+    assert killed["wall_time_s"] > 0 and [i["start_pass"] for i in killed["invocations"]] == [0]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "resuming from pass 1/2" in out
+    res = json.loads((work / "result.json").read_text())
+    assert validate_result(res) == []
+    first, second = res["engine"]["invocations"]
+    assert first == killed["invocations"][0] and second["start_pass"] == 1 and second["device"] == "cpu"
+    assert res["wall_time_s"] == round(killed["wall_time_s"] + second["seconds"], 2) > killed["wall_time_s"]
 
 # --- every command, bad paths and bad files: a message, never a traceback -----------------------------
 

@@ -27,6 +27,7 @@ class RunContext:
     overrides: dict = field(default_factory=dict)
     precision: str = "auto"   # engine.trainer.PRECISIONS: how the step runs (not a protocol value)
     compile: bool = False     # torch.compile the model's forward pass
+    clock: Any = None         # engine.timing.RunClock: told the start pass; saved with every pass's state
 
 
 @dataclass

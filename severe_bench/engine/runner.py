@@ -10,8 +10,6 @@ import copy
 from contextlib import nullcontext
 import importlib
 import json
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -31,6 +29,7 @@ from .context import RunContext
 from . import distributed
 from .lock import run_lock
 from .state import STATE_FILE
+from .timing import TIMING_FILE, RunClock
 from .trainer import default_workers
 
 # protocol name -> module with ``run(ctx) -> Outcome``
@@ -309,16 +308,16 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         log=log, overrides=merged_values(applied), precision=opts.precision, compile=opts.compile,
     )
     runner = importlib.import_module(PROTOCOL_RUNNERS[run_task.protocol["name"]])
-    # wall time over every invocation of this run: an interrupted one records its time beside the state
-    timing_path = work / TIMING_FILE
-    before = _previous_wall_time(timing_path) if (work / STATE_FILE).exists() else 0.0
-    t0 = time.time()
+    # wall time over every invocation of this run, recorded beside the state after each pass and at the end
+    clock = RunClock(work / TIMING_FILE, resuming=(work / STATE_FILE).exists(), device=str(device), enabled=writer)
+    ctx.clock = clock
     try:
         outcome = runner.run(ctx)
     finally:
-        if writer and (work / STATE_FILE).exists():
-            _record_wall_time(timing_path, before + time.time() - t0)
-    wall = before + time.time() - t0
+        if (work / STATE_FILE).exists():
+            clock.save()
+    timing = clock.record()
+    wall = timing["wall_time_s"]
     gflops, params = _flops(info, run_task.protocol)
     metric = task.metric
     value = outcome.metrics.get(metric["name"])
@@ -350,7 +349,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         "command": command_line(),
         "device": device_info(device),
         "wall_time_s": round(wall, 2),
-        "engine": {**outcome.engine, "history": outcome.history},
+        "engine": {**outcome.engine, "history": outcome.history, "invocations": timing["invocations"]},
         "data": {"root": str(root), "num_train": outcome.num_train, "num_train_full": full_train,
                  "num_test": len(test), "num_test_full": full_test if full_test is not None else len(test),
                  "num_test_scored": outcome.num_test, "num_classes": num_classes, "class_names": class_names,
@@ -413,24 +412,6 @@ def _fresh(loaded, seed: int):
     else:
         clone.backbone = copy.deepcopy(loaded.backbone)
     return clone
-
-
-TIMING_FILE = "timing.json"
-
-
-def _previous_wall_time(path: Path) -> float:
-    try:
-        value = float(json.loads(path.read_text(encoding="utf-8"))["wall_time_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
-    return value if math.isfinite(value) and value >= 0 else 0.0
-
-
-def _record_wall_time(path: Path, seconds: float) -> None:
-    try:
-        write_json(path, {"wall_time_s": round(seconds, 2)})
-    except SevereError:
-        pass  # informative only; the error that stopped the run matters more
 
 
 def _previous_result(path: Path) -> dict | None:

@@ -235,6 +235,9 @@ def fit(*, ctx, model: nn.Module, optimizer: torch.optim.Optimizer, dataset, bat
     rank, world = distributed.rank(), distributed.world_size()
     state_path = ctx.work_dir / STATE_FILE
     start_pass, unreadable = resume_state(state_path, model, optimizer, passes, ctx.log)
+    clock = getattr(ctx, "clock", None)  # engine.timing.RunClock when run by the runner
+    if clock is not None:
+        clock.resumed_from(start_pass)
     if sampler is None:
         sampler = PassSampler(len(dataset), ctx.seed, shuffle=True, rank=rank, world=world)
     if loader is None:
@@ -288,6 +291,8 @@ def fit(*, ctx, model: nn.Module, optimizer: torch.optim.Optimizer, dataset, bat
                               f"({len(unreadable)} unreadable videos)")
         if rank == 0:
             save_state(state_path, model, optimizer, p + 1, unreadable, history=history)
+            if clock is not None:
+                clock.save()  # a run killed outright keeps the time of its saved passes
         distributed.barrier()
         ctx.log(f"  pass {p + 1}/{passes}: loss {mean_loss:.4f}  lr {lr:.2e}  {seconds:.1f}s  "
                 f"{history[-1]['clips_per_s']:.1f} clips/s")
