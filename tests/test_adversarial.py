@@ -534,7 +534,6 @@ def test_truncated_video_partial_load_and_resumed_wall_time(tiny_suite, tmp_path
     assert code == 0 and "synth_motion=1" in out  # the table shows the truncated count
 
 
-
 _KILLED_EVAL = """
 import os, signal, sys
 from severe_bench.cli import main
@@ -575,6 +574,7 @@ def test_a_run_killed_outright_keeps_the_wall_time_of_its_saved_passes(tiny_suit
     first, second = res["engine"]["invocations"]
     assert first == killed["invocations"][0] and second["start_pass"] == 1 and second["device"] == "cpu"
     assert res["wall_time_s"] == round(killed["wall_time_s"] + second["seconds"], 2) > killed["wall_time_s"]
+
 
 # --- every command, bad paths and bad files: a message, never a traceback -----------------------------
 

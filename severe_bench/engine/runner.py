@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 from contextlib import nullcontext
 import importlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -348,7 +347,7 @@ def _run_one(task, run_task, applied, seed, root, train, test, full_train, num_c
         "libraries": library_versions(),
         "command": command_line(),
         "device": device_info(device),
-        "wall_time_s": round(wall, 2),
+        "wall_time_s": wall,
         "engine": {**outcome.engine, "history": outcome.history, "invocations": timing["invocations"]},
         "data": {"root": str(root), "num_train": outcome.num_train, "num_train_full": full_train,
                  "num_test": len(test), "num_test_full": full_test if full_test is not None else len(test),
