@@ -26,7 +26,9 @@ _memory: dict[str, tuple[float, int]] = {}
 
 def sdpa_flop_handle(inputs, outputs) -> int:
     """fvcore handle for ``aten::scaled_dot_product_attention``: (q @ k^T) and (attn @ v) multiply-adds."""
-    from fvcore.nn.jit_handles import get_shape
+    from ..fvcore_nn import fvcore_nn
+
+    get_shape = fvcore_nn("fvcore.nn.jit_handles").get_shape
 
     q, k, v = (get_shape(i) for i in inputs[:3])
     *batch, n, d = q
@@ -82,7 +84,9 @@ def _write_cache(key: str, value: tuple[float, int]) -> None:
 
 
 def _analysis(model: torch.nn.Module, shape: tuple, attention: bool = True):
-    from fvcore.nn import FlopCountAnalysis
+    from ..fvcore_nn import fvcore_nn
+
+    FlopCountAnalysis = fvcore_nn().FlopCountAnalysis
 
     x = torch.zeros((1,) + normalise_shape(shape))
     analysis = FlopCountAnalysis(model.eval(), x)

@@ -173,7 +173,9 @@ def _precise_bn(model, forward, train_ds, batch: int, passes: int, num_batches: 
     """PySlowFast's precise BatchNorm (``BN.USE_PRECISE_STATS``): after training, the running statistics are
     recomputed as the true average over ``num_batches`` training batches (fvcore ``update_bn_stats``), the
     batches made as in training (same device-side augmentation)."""
-    from fvcore.nn.precise_bn import update_bn_stats
+    from ..fvcore_nn import fvcore_nn
+
+    update_bn_stats = fvcore_nn("fvcore.nn.precise_bn").update_bn_stats
 
     train_ds.set_epoch(passes)  # clips not used in training, reproducible from the seed
     loader = DataLoader(train_ds, batch_size=batch, shuffle=True, drop_last=False, collate_fn=collate_ok,
