@@ -1,8 +1,9 @@
 """The engine's CUDA code paths, run for real on a CPU-only machine through the simulated device
 (tests/simcuda.py): bf16 autocast, channels_last_3d, pinned loaders with workers, device generators, the
-test path, precise BatchNorm, the cached probe, counting, and the bench script that bench/gpu_check.sh runs
-first on a lent GPU. A tensor left on the CPU, a CPU generator drawing for the device or a ``.numpy()`` of a
-device tensor fails these tests as it would fail on a GPU; on the CPU device every such bug is invisible."""
+test path, precise BatchNorm, the cached probe, counting, the loop's CUDA-only non-finite check, and a bench
+script that bench/gpu_check.sh runs on a lent GPU. A tensor left on the CPU, a CPU generator drawing for the
+device or a ``.numpy()`` of a device tensor fails these tests as it would fail on a GPU; on the CPU device every
+such bug is invisible."""
 
 from __future__ import annotations
 
@@ -110,3 +111,44 @@ def test_augmentation_benchmark_runs_on_a_cuda_device():
     jitter_diff = float(log.split("own vs torchvision_loop max |diff| ")[1].split()[0])
     assert jitter_diff < 1e-5
     assert "own vs torchvision_loop max |diff| 0 (uint8 levels)" in log
+
+
+def test_a_non_finite_loss_on_cuda_stops_the_run_at_the_end_of_its_pass(tmp_path):
+    """On CUDA the non-finite flag stays on the device and is read every FINITE_CHECK_EVERY steps and at the end
+    of a pass (no host sync per step): a NaN at step 2 lets the pass finish, then stops the run, no state saved."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from severe_bench.engine.trainer import Precision, fit, optimise
+    from severe_bench.errors import SevereError
+    from simcuda import simulated_cuda
+
+    class Ones(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, key):
+            return {"x": torch.ones(3)}
+
+    def collate(items):
+        return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items])}
+
+    calls = []
+    with simulated_cuda():
+        device = torch.device("cuda")
+        model = torch.nn.Linear(3, 1).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(batch, p, s):
+            calls.append((p, s))
+            loss = model(batch["x"].to(device, non_blocking=True)).sum() * (float("nan") if s == 1 else 1.0)
+            optimise(optimizer, loss)
+            return loss, 1
+
+        ctx = SimpleNamespace(work_dir=tmp_path, seed=0, workers=0, device=device, log=lambda m: None,
+                              task=SimpleNamespace(id="t"))
+        with pytest.raises(SevereError, match="non-finite in pass 1; the run is stopped"):
+            fit(ctx=ctx, model=model, optimizer=optimizer, dataset=Ones(), batch_size=2, passes=2, train_batch=step,
+                collate=collate, precision=Precision(device))
+    assert calls == [(0, 0), (0, 1), (0, 2), (0, 3)] and not (tmp_path / "state.pt").exists()
