@@ -13,8 +13,8 @@ on a user's GPU. Under ``simulated_cuda()``:
   ``SimDeviceError`` (a ``RuntimeError``, like CUDA's) naming the op. ``.numpy()`` of a CUDA tensor is a
   ``TypeError``, as on a GPU.
 * ``torch.autocast("cuda", bfloat16)`` runs as CPU autocast, which casts the same op families (convolutions and
-  matrix products are computed in fp32 and given the low-precision op's output dtypes: bf16 kernels are ~50x
-  slower on CPUs without bf16 units). ``torch.Generator`` takes ``"cuda"``, the ``torch.cuda`` and
+  matrix products are computed in fp32 and given the low-precision op's output dtypes: bf16 kernels are very
+  slow on CPUs without bf16 units). ``torch.Generator`` takes ``"cuda"``, the ``torch.cuda`` and
   ``torch.accelerator`` calls the project makes answer for one device named ``SIM_DEVICE_NAME``, and pinning
   memory is a no-op.
 
