@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+from unittest import mock
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -165,11 +166,12 @@ def _device_name(t: torch.Tensor) -> str:
     return "cuda:0" if isinstance(t, SimCudaTensor) else str(t.device)
 
 
-def _check_devices(func, args, kwargs) -> None:
+def _check_devices(func, args, kwargs, tensors: list) -> None:
+    """``tensors``: every tensor of ``args`` and ``kwargs`` (``self`` first)."""
     if func in _CROSS_DEVICE_OK:
         return
     if func in _INDEX_OPS:
-        self_t, rest = args[0], _tensors((args[1:], kwargs))
+        self_t = args[0]
         if isinstance(self_t, SimCudaTensor):
             # indices may be on the CPU (they are copied over); values put must be on the device or a CPU scalar
             values = args[2] if len(args) > 2 else kwargs.get("values")
@@ -177,12 +179,10 @@ def _check_devices(func, args, kwargs) -> None:
                 raise SimDeviceError(f"Expected all tensors to be on the same device, but found at least two "
                                      f"devices, cpu, cuda:0! (simulated CUDA, op {func}: values on the CPU)")
             return
-        offenders = [t for t in rest if isinstance(t, SimCudaTensor)]
-        if offenders:
+        if any(isinstance(t, SimCudaTensor) for t in tensors[1:]):
             raise SimDeviceError(f"{func}: indices should be either on cpu or on the same device as the indexed "
                                  "tensor (cpu), but a cuda:0 tensor was given")
         return
-    tensors = _tensors((args, kwargs))
     # a 0-dim CPU tensor is a "CPU scalar": accepted next to CUDA tensors; anything else must share a device
     devices = {_device_name(t) for t in tensors if isinstance(t, SimCudaTensor) or t.dim() > 0}
     if len(devices) > 1:
@@ -231,9 +231,10 @@ def _compute(func, args, kwargs):
 class _SimCudaMode(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
-        _check_devices(func, args, kwargs)
-        inputs_on_device = any(isinstance(t, SimCudaTensor) for t in _tensors((args, kwargs)))
-        out_on_device = inputs_on_device
+        tensors = _tensors((args, kwargs))
+        _check_devices(func, args, kwargs, tensors)
+        inputs_on_device = any(isinstance(t, SimCudaTensor) for t in tensors)
+        out_on_device = inputs_on_device  # .to(dtype) and other ops keep their inputs' device
         if kwargs.get("device") is not None:  # factories and .to(device): the kwarg decides
             requested = torch.device(kwargs["device"])
             # C++ (autograd formulas, composite ops) passes a wrapper's own C++ device, "cpu": within a call
@@ -241,8 +242,6 @@ class _SimCudaMode(TorchDispatchMode):
             out_on_device = requested.type == "cuda" or (requested.type == "cpu" and _ambient() == "cuda")
             if out_on_device:
                 kwargs["device"] = CPU
-        elif func is aten._to_copy.default:  # .to(dtype) keeps the device
-            out_on_device = isinstance(args[0], SimCudaTensor)
         if func._schema.is_mutable and args and isinstance(args[0], torch.Tensor):
             out_on_device = isinstance(args[0], SimCudaTensor)  # in place: the tensor written decides
         if kwargs.get("pin_memory"):
@@ -254,10 +253,8 @@ class _SimCudaMode(TorchDispatchMode):
         if not inputs_on_device and not out_on_device:
             return func(*args, **kwargs)  # a CPU op: nothing to wrap or re-alias
         out = _compute(func, tree_map(_unwrap, args), tree_map(_unwrap, kwargs))
-        if out_on_device:
+        if out_on_device:  # else already plain CPU tensors: computed from the unwrapped values
             out = tree_map(_wrap, out)
-        elif func is aten._to_copy.default:
-            out = tree_map(_unwrap, out)
         if func._schema.is_mutable or any(r.alias_info for r in func._schema.returns):
             base = next((t for t in _tensors(args) if isinstance(t, SimCudaTensor)), None)
             if base is not None and type(base) is not SimCudaTensor:  # a view keeps its base's class
@@ -467,36 +464,22 @@ def simulated_cuda():
     """Run the body with one simulated CUDA device (see the module docstring). Not re-entrant."""
     if getattr(_state, "active", False):
         raise RuntimeError("simulated_cuda() is already active")
-    saved_cuda = {name: getattr(torch.cuda, name) for name in _cuda_patches()}
-    saved_accelerator = {name: getattr(torch.accelerator, name) for name in _accelerator_patches()}
-    saved_cudnn_version = torch.backends.cudnn.version
     from torch.utils.data._utils import pin_memory as loader_pin
 
-    saved_pin = loader_pin.pin_memory
-    saved = {"autocast": torch.autocast, "amp_autocast": torch.amp.autocast, "generator": torch.Generator}
+    patches = [*[(torch.cuda, name, fn) for name, fn in _cuda_patches().items()],
+               *[(torch.accelerator, name, fn) for name, fn in _accelerator_patches().items()],
+               (torch.backends.cudnn, "version", lambda: None),  # no cuDNN is simulated: the record says so
+               (loader_pin, "pin_memory", _pin),
+               (torch, "autocast", _SimAutocast), (torch.amp, "autocast", _SimAutocast),
+               (torch, "Generator", _Generator)]
     _dynamo_rules()
-    _state.active = True
-    try:
-        for name, fn in _cuda_patches().items():
-            setattr(torch.cuda, name, fn)
-        for name, fn in _accelerator_patches().items():
-            setattr(torch.accelerator, name, fn)
-        torch.backends.cudnn.version = lambda: None  # no cuDNN is simulated: the record says so
-        loader_pin.pin_memory = _pin
-        torch.autocast = torch.amp.autocast = _SimAutocast
-        torch.Generator = _Generator
+    with contextlib.ExitStack() as stack:
+        for owner, name, value in patches:
+            stack.enter_context(mock.patch.object(owner, name, value))
+        _state.active = True
+        stack.callback(setattr, _state, "active", False)
         with _SimCudaFunctionMode(), _SimCudaMode():
             yield
-    finally:
-        for name, fn in saved_cuda.items():
-            setattr(torch.cuda, name, fn)
-        for name, fn in saved_accelerator.items():
-            setattr(torch.accelerator, name, fn)
-        torch.backends.cudnn.version = saved_cudnn_version
-        loader_pin.pin_memory = saved_pin
-        torch.autocast, torch.amp.autocast = saved["autocast"], saved["amp_autocast"]
-        torch.Generator = saved["generator"]
-        _state.active = False
 
 
 def main(argv: list[str] | None = None) -> int:

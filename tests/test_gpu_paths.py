@@ -123,16 +123,7 @@ def test_a_non_finite_loss_on_cuda_stops_the_run_at_the_end_of_its_pass(tmp_path
     from severe_bench.engine.trainer import Precision, fit, optimise
     from severe_bench.errors import SevereError
     from simcuda import simulated_cuda
-
-    class Ones(torch.utils.data.Dataset):
-        def __len__(self):
-            return 8
-
-        def __getitem__(self, key):
-            return {"x": torch.ones(3)}
-
-    def collate(items):
-        return {"failed": [], "size": len(items), "x": torch.stack([it["x"] for it in items])}
+    from test_trainer import _OnesItems, _stack  # the CPU twin of this test: test_trainer.py
 
     calls = []
     with simulated_cuda():
@@ -149,6 +140,6 @@ def test_a_non_finite_loss_on_cuda_stops_the_run_at_the_end_of_its_pass(tmp_path
         ctx = SimpleNamespace(work_dir=tmp_path, seed=0, workers=0, device=device, log=lambda m: None,
                               task=SimpleNamespace(id="t"))
         with pytest.raises(SevereError, match="non-finite in pass 1; the run is stopped"):
-            fit(ctx=ctx, model=model, optimizer=optimizer, dataset=Ones(), batch_size=2, passes=2, train_batch=step,
-                collate=collate, precision=Precision(device))
+            fit(ctx=ctx, model=model, optimizer=optimizer, dataset=_OnesItems(), batch_size=2, passes=2,
+                train_batch=step, collate=_stack, precision=Precision(device))
     assert calls == [(0, 0), (0, 1), (0, 2), (0, 3)] and not (tmp_path / "state.pt").exists()
