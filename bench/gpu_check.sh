@@ -6,7 +6,7 @@
 #   2. bench/augment_compare.py at the training batches: colour jitter (R(2+1)D-18 32x32x112^2) and RandAugment
 #      (ViT 16x16x224^2), own batched ops vs a per-clip torchvision loop vs kornia;
 #   3. the built-in synth suite under its own (non-smoke) protocol from scratch, each task's metric against
-#      chance (bench/learns_above_chance.py), the tasks side by side.
+#      chance (bench/learns_above_chance.py; counting also against the untrained model), the tasks side by side.
 # Usage (repository root, package importable): bash bench/gpu_check.sh [OUT_DIR]
 # A GPU host with PyTorch but no package index: bring wheels (bench/offline_wheels.sh) and run from a plain copy
 # of the repository with WHEELS=DIR: they are installed into OUT_DIR/site, and the package is imported from here.
@@ -27,7 +27,7 @@ copy_outputs() {
   mkdir -p "$COPY_TO"
   cp -r "$OUT/throughput.json" "$OUT/logs" "$COPY_TO/" 2>/dev/null || true
   if [ -d "$OUT/synth" ]; then
-    (cd "$OUT" && find synth \( -name result.json -o -name predictions.json -o -name run.log \) \
+    (cd "$OUT" && find synth synth_untrained \( -name result.json -o -name predictions.json -o -name run.log \) \
        -exec cp --parents {} "$COPY_TO/" \;) || true
   fi
 }
@@ -75,12 +75,28 @@ for t in "${SYNTH_TASKS[@]}"; do
     --restart > "$OUT/logs/$t.log" 2>&1 &
   PIDS+=($!)
 done
+# beside them, the counting tasks without training (the seed's random weights, every other value the same):
+# their test procedure has priors of its own, so learns_above_chance.py holds them to the stricter of chance
+# and this (bench/RESULTS.md, synth_count 2026-12-07)
+UNTRAINED=() UNTRAINED_PIDS=()
+if read -r -a UNTRAINED < <("$PY" bench/learns_above_chance.py --make-untrained-tasks "$OUT/tasks_untrained" \
+                             2> "$OUT/logs/untrained_tasks.log"); then
+  for t in "${UNTRAINED[@]}"; do
+    SEVERE_TASKS_DIR="$OUT/tasks_untrained" timeout "$LIMIT_SYNTH" "$PY" -m severe_bench eval --checkpoint scratch -t "$t" \
+      --workers 1 --out "$OUT/synth_untrained" --restart > "$OUT/logs/${t}_untrained.log" 2>&1 &
+    UNTRAINED_PIDS+=($!)
+  done
+fi
 for i in "${!SYNTH_TASKS[@]}"; do
   rc=0; wait "${PIDS[$i]}" || rc=$?
   echo "${SYNTH_TASKS[$i]}: exit $rc"; tail -n 3 "$OUT/logs/${SYNTH_TASKS[$i]}.log"
   [ "$rc" -eq 0 ] || echo "- synth task ${SYNTH_TASKS[$i]} stopped before finishing (exit $rc, limit $LIMIT_SYNTH s): no row" >> "$RESULTS"
 done
-"$PY" bench/learns_above_chance.py "$OUT/synth" --append-results "$RESULTS" \
+for i in "${!UNTRAINED_PIDS[@]}"; do
+  rc=0; wait "${UNTRAINED_PIDS[$i]}" || rc=$?
+  [ "$rc" -eq 0 ] || echo "- ${UNTRAINED[$i]} without training stopped before finishing (exit $rc): its row has no untrained bar" >> "$RESULTS"
+done
+"$PY" bench/learns_above_chance.py "$OUT/synth" --untrained "$OUT/synth_untrained" --append-results "$RESULTS" \
   --command "$PY -m severe_bench eval --checkpoint scratch -t TASK --workers $TASK_WORKERS --out $OUT/synth, the ${#SYNTH_TASKS[@]} tasks side by side" \
   || echo "- no synth task finished: nothing to compare with chance" >> "$RESULTS"
 tail -n 40 "$RESULTS"
