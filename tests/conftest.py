@@ -131,6 +131,19 @@ def tiny_suite(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def learns_above_chance():
+    """bench/learns_above_chance.py (what bench/gpu_check.sh reports), imported as a module."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "learns_above_chance.py"
+    spec = importlib.util.spec_from_file_location("learns_above_chance", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(params=[False, True], ids=["out-is-a-file", "out-under-a-file"])
 def blocked_out(request, tmp_path):
     """An ``--out`` that cannot be a folder (a file, or a path under one), a checkpoint path that does not

@@ -20,7 +20,7 @@ def _eval(args):
     return r.output
 
 
-def test_synth_suite_end_to_end(tiny_suite, tmp_path):
+def test_synth_suite_end_to_end(tiny_suite, tmp_path, learns_above_chance):
     out = tmp_path / "run"
     head = _git_head()
     log = _eval(["--suite", "synth", "--data-root", str(tiny_suite), "--out", str(out)])
@@ -57,22 +57,15 @@ def test_synth_suite_end_to_end(tiny_suite, tmp_path):
     assert ml["metric"]["name"] == "map" and 0 <= ml["metric"]["value"] <= 100
     cnt = json.loads((out / "synth_count" / "seed0" / "result.json").read_text())
     assert cnt["metric"]["name"] == "counting_error" and cnt["metric"]["higher_is_better"] is False
-    _check_learns_report(out)
+    _check_learns_report(out, learns_above_chance)
     # a second run finds every result done and trains nothing
     log2 = _eval(["--suite", "synth", "--data-root", str(tiny_suite), "--out", str(out)])
     assert log2.count("done already") == len(suite_tasks("synth"))
 
 
-def _check_learns_report(out):
+def _check_learns_report(out, mod):
     """bench/learns_above_chance.py (what gpu_check.sh reports) reads every task of a real run and has a chance
     baseline for each metric the suite uses."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "learns_above_chance.py"
-    spec = importlib.util.spec_from_file_location("learns_above_chance", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     table = {r["task"]: r for r in mod.rows(out)}
     assert set(table) == set(suite_tasks("synth"))
     for r in table.values():
